@@ -1,0 +1,221 @@
+//! The API's JSON, as the seed shows it. Requests arrive as raw strings and are parsed once into
+//! domain values (`parse`), collecting every invalid field as pydantic does; responses are built
+//! from values that are already valid.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Email, Invalid, PersonName, Role, Username};
+use crate::error::FieldError;
+use crate::policy::{Password, PasswordPolicy};
+
+/// `POST /auth/login`, and the JSON form of `POST /auth/token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, example = "user"))]
+    pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128, format = Password))]
+    pub password: String,
+}
+
+/// A login, parsed. The username is only normalised: a name that could never have been
+/// registered is simply one that does not exist, with the same answer as a wrong password.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Password,
+}
+
+impl LoginRequest {
+    pub fn parse(&self) -> Result<Credentials, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let username = collect(&mut errors, "username", login_name(&self.username));
+        let password = collect(&mut errors, "password", Password::candidate(&self.password));
+        match (username, password) {
+            (Some(username), Some(password)) if errors.is_empty() => Ok(Credentials { username, password }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn login_name(raw: &str) -> Result<String, Invalid> {
+    let name = crate::domain::normalise_text(raw)?;
+    match name.chars().count() {
+        0 => Err(Invalid::too_short(1)),
+        n if n > Username::MAX => Err(Invalid::too_long(Username::MAX)),
+        _ => Ok(name),
+    }
+}
+
+/// `POST /auth/refresh`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// The answer of every token endpoint. `expires_in` is the access token's lifetime in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[cfg_attr(feature = "openapi", schema(example = "bearer"))]
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+/// A user as the API shows it: never the password hash. Dates are UTC without an offset and
+/// always with six fractional digits, as the seed shows them (`2023-11-17T13:23:45.737500`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub active: bool,
+    pub role: Role,
+    #[cfg_attr(feature = "openapi", schema(example = "2023-11-17T13:23:45.737500"))]
+    pub create_date: String,
+    #[cfg_attr(feature = "openapi", schema(example = "2023-11-17T13:23:45.737500"))]
+    pub update_date: String,
+}
+
+/// `POST /users`: sign-up. The role is always `user`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserCreate {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64, example = "user"))]
+    pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 15, max_length = 128, format = Password))]
+    pub password: String,
+    #[cfg_attr(feature = "openapi", schema(format = Email, example = "user@test.com"))]
+    pub email: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 100, example = "fname"))]
+    pub first_name: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 100, example = "lname"))]
+    pub last_name: String,
+}
+
+/// A sign-up, parsed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub password: Password,
+    pub email: Email,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+}
+
+impl UserCreate {
+    pub fn parse(&self, policy: &PasswordPolicy) -> Result<NewUser, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let username = collect(&mut errors, "username", Username::parse(&self.username));
+        let context = [self.username.as_str(), self.email.as_str()];
+        let password = collect(&mut errors, "password", Password::new_password(&self.password, policy, &context));
+        let email = collect(&mut errors, "email", Email::parse(&self.email));
+        let first_name = collect(&mut errors, "first_name", PersonName::parse(&self.first_name));
+        let last_name = collect(&mut errors, "last_name", PersonName::parse(&self.last_name));
+        match (username, password, email, first_name, last_name) {
+            (Some(username), Some(password), Some(email), Some(first_name), Some(last_name)) => {
+                Ok(NewUser { username, password, email, first_name, last_name })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// `PATCH /users`: the fields to change; absent or null ones stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserUpdate {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 15, max_length = 128, format = Password))]
+    pub password: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+}
+
+/// A change, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub username: Option<Username>,
+    pub password: Option<Password>,
+    pub email: Option<Email>,
+    pub first_name: Option<PersonName>,
+    pub last_name: Option<PersonName>,
+}
+
+impl UserUpdate {
+    /// `current` holds the user's present username and email, which a new password must not be
+    /// built from either.
+    pub fn parse(&self, policy: &PasswordPolicy, current: [&str; 2]) -> Result<UserChanges, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut context: Vec<&str> = current.to_vec();
+        context.extend(self.username.as_deref());
+        context.extend(self.email.as_deref());
+        let changes = UserChanges {
+            username: optional(&mut errors, "username", self.username.as_deref(), Username::parse),
+            password: optional(&mut errors, "password", self.password.as_deref(), |raw| {
+                Password::new_password(raw, policy, &context)
+            }),
+            email: optional(&mut errors, "email", self.email.as_deref(), Email::parse),
+            first_name: optional(&mut errors, "first_name", self.first_name.as_deref(), PersonName::parse),
+            last_name: optional(&mut errors, "last_name", self.last_name.as_deref(), PersonName::parse),
+        };
+        if errors.is_empty() { Ok(changes) } else { Err(errors) }
+    }
+}
+
+/// `GET /`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    #[cfg_attr(feature = "openapi", schema(example = "ok"))]
+    pub status: String,
+}
+
+fn collect<T>(errors: &mut Vec<FieldError>, field: &str, parsed: Result<T, Invalid>) -> Option<T> {
+    parsed.map_err(|invalid| errors.push(invalid.at(field))).ok()
+}
+
+fn optional<T>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
+) -> Option<T> {
+    raw.and_then(|raw| collect(errors, field, parse(raw)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::LocPart;
+
+    #[test]
+    fn a_sign_up_reports_every_invalid_field() {
+        let body = UserCreate {
+            username: "".into(),
+            password: "123456".into(),
+            email: "nope".into(),
+            first_name: "f".into(),
+            last_name: "l".into(),
+        };
+        let errors = body.parse(&PasswordPolicy::default()).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
+        assert_eq!(fields, ["username", "password", "email"].map(LocPart::from));
+        assert_eq!(errors[1].kind, "string_too_short");
+    }
+}

@@ -1,0 +1,81 @@
+//! The API's error body, FastAPI's shape: `{"detail": "..."}`, and for invalid input (422)
+//! `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`. The messages live here so that the
+//! origin and the edge answer with the very same bytes.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// Messages of the `{"detail": "..."}` bodies, one place for both sides.
+pub mod detail {
+    pub const NOT_AUTHENTICATED: &str = "Not authenticated";
+    pub const INVALID_TOKEN: &str = "Could not validate credentials";
+    pub const BAD_CREDENTIALS: &str = "Incorrect username or password";
+    pub const INACTIVE_USER: &str = "Inactive user";
+    pub const FORBIDDEN: &str = "Not enough permissions";
+    pub const TAKEN: &str = "Username or email already registered";
+    pub const NOT_FOUND: &str = "Not Found";
+    pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
+    pub const BODY_TOO_LARGE: &str = "Request body too large";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
+    pub const DB_UNAVAILABLE: &str = "Service temporarily unavailable";
+    pub const ORIGIN_UNAVAILABLE: &str = "Upstream service unavailable";
+    pub const ORIGIN_TIMEOUT: &str = "Upstream service timed out";
+    pub const INTERNAL: &str = "Internal Server Error";
+}
+
+/// `{"detail": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+impl ErrorBody {
+    pub fn new(detail: &str) -> Self {
+        Self { detail: detail.into() }
+    }
+}
+
+/// One element of a 422 `loc`: a field name or an index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum LocPart {
+    Field(String),
+    Index(u64),
+}
+
+impl From<&str> for LocPart {
+    fn from(value: &str) -> Self {
+        Self::Field(value.into())
+    }
+}
+
+/// One invalid input, as pydantic reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldError {
+    pub loc: Vec<LocPart>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn new(loc: Vec<LocPart>, kind: &str, msg: impl Into<String>) -> Self {
+        Self { loc, msg: msg.into(), kind: kind.into() }
+    }
+
+    /// An error about a field of the request body: `loc` is `["body", field]`.
+    pub fn body(field: &str, kind: &str, msg: impl Into<String>) -> Self {
+        Self::new(alloc::vec!["body".into(), field.into()], kind, msg)
+    }
+}
+
+/// `{"detail": [FieldError, ...]}`, the 422 body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ValidationBody {
+    pub detail: Vec<FieldError>,
+}

@@ -1,0 +1,23 @@
+//! Every rule about tokens and passwords, the API's wire types and its error body, written once
+//! for both the origin (native) and the edge (wasm32).
+//!
+//! The core is `no_std` + `alloc`: domain types, password policy, PBKDF2 PHC hashing with a
+//! caller-supplied salt, and the FastAPI-shaped error body. Features add the rest:
+//! `jwt` (token issue and verify, jwt-simple in pure Rust), `hashing` (random salts and the
+//! commonly-used-password blocklist, the origin's side) and `openapi` (utoipa schemas).
+#![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod password;
+pub mod policy;
+#[cfg(feature = "jwt")]
+pub mod token;
+
+#[cfg(feature = "hashing")]
+mod blocklist;

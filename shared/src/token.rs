@@ -1,0 +1,331 @@
+//! Token issue and verify: HS256 JWTs that PyJWT and the `jsonwebtoken` crate verify with the
+//! same secret. Claims: `sub` (user id), `username`, `role`, `typ` (access | refresh), `iat`,
+//! `exp`, `nbf`, `iss`, `aud`, `jti`, `sid` (the session, i.e. token family) and `ver` (the user's
+//! token version, bumped by a password change); the header carries `kid`.
+//!
+//! The verifier pins the algorithm and the keys: `none`, another algorithm, an unknown `kid`, a
+//! bad signature, a wrong `iss`/`aud`, a token of the other `typ`, an expired or not-yet-valid
+//! token all fail with the same [`TokenError`], so callers cannot answer them differently.
+//! Time is always passed in (`now`, seconds since the epoch), never read here.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use jwt_simple::prelude::{Duration, HS256Key, JWTClaims, MACLike, Token, VerificationOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::api::TokenPair;
+use crate::domain::{Role, TokenKind, UserId};
+
+/// Clock difference tolerated between the host that signs and the one that verifies. jwt-simple's
+/// default (15 minutes) would let a 15-minute token live 30.
+pub const LEEWAY_SECS: u64 = 30;
+/// Longer tokens are refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// The shortest secret accepted: 256 bits, as HS256's key should be.
+pub const MIN_SECRET_LEN: usize = 32;
+/// The placeholder of `config/.env.example`; a secret equal to it is refused like a missing one.
+pub const EXAMPLE_SECRET: &str = "change-me-to-a-long-random-secret-of-at-least-32-bytes";
+const ALG: &str = "HS256";
+
+/// The one error of verification. `reason` is for logs, never for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenError {
+    pub reason: &'static str,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid token: {}", self.reason)
+    }
+}
+
+impl core::error::Error for TokenError {}
+
+const fn invalid(reason: &'static str) -> TokenError {
+    TokenError { reason }
+}
+
+/// Why a key configuration was refused; the message names the variable to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConfigError(pub String);
+
+impl fmt::Display for KeyConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl core::error::Error for KeyConfigError {}
+
+/// The signing key and every key that still verifies, each with its `kid`.
+#[derive(Clone)]
+pub struct Keyring {
+    /// The first key signs; all verify.
+    keys: Vec<(String, HS256Key)>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        f.debug_struct("Keyring").field("kids", &kids).finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// One key from `JWT_SECRET`. Its `kid` is derived from the secret (a hash prefix), so every
+    /// host configured with the same secret names it alike and reveals nothing of it.
+    pub fn from_secret(secret: &str) -> Result<Self, KeyConfigError> {
+        check_secret("JWT_SECRET", secret)?;
+        let digest = Sha256::digest(secret.as_bytes());
+        let kid: String = digest[..6].iter().map(|b| alloc::format!("{b:02x}")).collect();
+        Ok(Self { keys: alloc::vec![(kid.clone(), HS256Key::from_bytes(secret.as_bytes()).with_key_id(&kid))] })
+    }
+
+    /// Several keys from `JWT_KEYS`: `kid:secret` pairs separated by commas; the first signs,
+    /// the others still verify, so a key can be rotated without logging anyone out.
+    pub fn from_spec(spec: &str) -> Result<Self, KeyConfigError> {
+        let mut keys: Vec<(String, HS256Key)> = Vec::new();
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (kid, secret) = entry
+                .split_once(':')
+                .ok_or_else(|| KeyConfigError("JWT_KEYS must be a comma-separated list of kid:secret".into()))?;
+            if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(KeyConfigError("JWT_KEYS: a kid may hold only letters, digits, - and _".into()));
+            }
+            if keys.iter().any(|(k, _)| k == kid) {
+                return Err(KeyConfigError(alloc::format!("JWT_KEYS: kid {kid} appears twice")));
+            }
+            check_secret("JWT_KEYS", secret)?;
+            keys.push((kid.to_string(), HS256Key::from_bytes(secret.as_bytes()).with_key_id(kid)));
+        }
+        if keys.is_empty() {
+            return Err(KeyConfigError("JWT_KEYS holds no key".into()));
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn signing_kid(&self) -> &str {
+        &self.keys[0].0
+    }
+
+    fn signing(&self) -> &HS256Key {
+        &self.keys[0].1
+    }
+
+    fn find(&self, kid: Option<&str>) -> Option<&HS256Key> {
+        match kid {
+            Some(kid) => self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key),
+            // A token without `kid` can only mean the one key there is.
+            None if self.keys.len() == 1 => Some(&self.keys[0].1),
+            None => None,
+        }
+    }
+}
+
+fn check_secret(var: &str, secret: &str) -> Result<(), KeyConfigError> {
+    if secret.is_empty() {
+        return Err(KeyConfigError(alloc::format!("{var} is not set: set a random secret of at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -hex 32`)")));
+    }
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(KeyConfigError(alloc::format!("{var} is too short: it must hold at least {MIN_SECRET_LEN} bytes")));
+    }
+    if secret == EXAMPLE_SECRET {
+        return Err(KeyConfigError(alloc::format!("{var} is still the example's placeholder: set a random secret")));
+    }
+    Ok(())
+}
+
+/// Checks the configured algorithm name (`JWT_ALG`); only HS256 is implemented.
+pub fn check_algorithm(name: &str) -> Result<(), KeyConfigError> {
+    if name == ALG {
+        Ok(())
+    } else {
+        Err(KeyConfigError(alloc::format!("JWT_ALG={name} is not supported; use HS256")))
+    }
+}
+
+/// Issuer, audience and lifetimes: the same on every host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+impl TokenSettings {
+    pub const DEFAULT_ACCESS_TTL_SECS: u64 = 15 * 60;
+    pub const DEFAULT_REFRESH_TTL_SECS: u64 = 7 * 24 * 3600;
+    pub const DEFAULT_ISSUER: &str = "jwt-auth";
+    pub const DEFAULT_AUDIENCE: &str = "jwt-auth-api";
+
+    pub fn check(&self) -> Result<(), KeyConfigError> {
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(KeyConfigError("JWT_ISSUER and JWT_AUDIENCE must not be empty".into()));
+        }
+        if self.access_ttl_secs < 60 || self.access_ttl_secs > 24 * 3600 {
+            return Err(KeyConfigError("ACCESS_TOKEN_TTL_SECS must be between 60 and 86400".into()));
+        }
+        if self.refresh_ttl_secs <= self.access_ttl_secs || self.refresh_ttl_secs > 365 * 24 * 3600 {
+            return Err(KeyConfigError("REFRESH_TOKEN_TTL_SECS must exceed the access TTL and be at most a year".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            issuer: Self::DEFAULT_ISSUER.into(),
+            audience: Self::DEFAULT_AUDIENCE.into(),
+            access_ttl_secs: Self::DEFAULT_ACCESS_TTL_SECS,
+            refresh_ttl_secs: Self::DEFAULT_REFRESH_TTL_SECS,
+        }
+    }
+}
+
+/// Whom a token is for, as the database knows them when it is issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub user_id: UserId,
+    pub username: String,
+    pub role: Role,
+    /// The user's token version; a password change bumps it and so revokes older tokens.
+    pub ver: i64,
+}
+
+/// A token that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub subject: Subject,
+    pub kind: TokenKind,
+    pub sid: String,
+    pub jti: String,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OurClaims {
+    username: String,
+    role: Role,
+    typ: TokenKind,
+    sid: String,
+    ver: i64,
+}
+
+/// Issues and verifies tokens with one keyring and one set of settings.
+#[derive(Debug, Clone)]
+pub struct TokenService {
+    keys: Keyring,
+    settings: TokenSettings,
+}
+
+impl TokenService {
+    pub fn new(keys: Keyring, settings: TokenSettings) -> Result<Self, KeyConfigError> {
+        settings.check()?;
+        Ok(Self { keys, settings })
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// A fresh session id, for a login.
+    pub fn new_session_id() -> String {
+        random_id()
+    }
+
+    /// An access and a refresh token for `subject` in session `sid`.
+    pub fn issue_pair(&self, subject: &Subject, sid: &str, now: u64) -> TokenPair {
+        TokenPair {
+            access_token: self.issue(subject, TokenKind::Access, sid, now),
+            refresh_token: self.issue(subject, TokenKind::Refresh, sid, now),
+            token_type: "bearer".into(),
+            expires_in: self.settings.access_ttl_secs,
+        }
+    }
+
+    /// One token of `kind`.
+    pub fn issue(&self, subject: &Subject, kind: TokenKind, sid: &str, now: u64) -> String {
+        let ttl = match kind {
+            TokenKind::Access => self.settings.access_ttl_secs,
+            TokenKind::Refresh => self.settings.refresh_ttl_secs,
+        };
+        let claims = JWTClaims {
+            issued_at: Some(Duration::from_secs(now)),
+            expires_at: Some(Duration::from_secs(now + ttl)),
+            invalid_before: Some(Duration::from_secs(now)),
+            issuer: Some(self.settings.issuer.clone()),
+            subject: Some(subject.user_id.to_string()),
+            audiences: Some(jwt_simple::claims::Audiences::AsString(self.settings.audience.clone())),
+            jwt_id: Some(random_id()),
+            nonce: None,
+            custom: OurClaims {
+                username: subject.username.clone(),
+                role: subject.role,
+                typ: kind,
+                sid: sid.into(),
+                ver: subject.ver,
+            },
+        };
+        // Serialising our own claims with a valid key cannot fail.
+        self.keys.signing().authenticate(claims).expect("signing a token with a valid key")
+    }
+
+    /// The token's claims if it is a valid token of `expected` kind at `now`.
+    pub fn verify(&self, token: &str, expected: TokenKind, now: u64) -> Result<VerifiedToken, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(invalid("too long"));
+        }
+        let meta = Token::decode_metadata(token).map_err(|_| invalid("malformed"))?;
+        if meta.algorithm() != ALG {
+            return Err(invalid("algorithm not allowed"));
+        }
+        let key = self.keys.find(meta.key_id()).ok_or(invalid("unknown kid"))?;
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(LEEWAY_SECS)),
+            artificial_time: Some(Duration::from_secs(now)),
+            max_token_length: Some(MAX_TOKEN_LEN),
+            ..Default::default()
+        };
+        let claims = key.verify_token::<OurClaims>(token, Some(options)).map_err(|_| invalid("signature or time"))?;
+        let (Some(iat), Some(exp), Some(_nbf)) = (claims.issued_at, claims.expires_at, claims.invalid_before) else {
+            return Err(invalid("missing time claims"));
+        };
+        // Checked here rather than through jwt-simple's HashSet options: no allocation per token.
+        if claims.issuer.as_deref() != Some(self.settings.issuer.as_str()) {
+            return Err(invalid("issuer"));
+        }
+        let audience_ok = match &claims.audiences {
+            Some(jwt_simple::claims::Audiences::AsString(aud)) => *aud == self.settings.audience,
+            Some(jwt_simple::claims::Audiences::AsSet(set)) => set.contains(&self.settings.audience),
+            None => false,
+        };
+        if !audience_ok {
+            return Err(invalid("audience"));
+        }
+        if claims.custom.typ != expected {
+            return Err(invalid("wrong typ"));
+        }
+        let user_id = claims.subject.as_deref().and_then(UserId::parse_subject).ok_or(invalid("subject"))?;
+        let jti = claims.jwt_id.ok_or(invalid("missing jti"))?;
+        let custom = claims.custom;
+        Ok(VerifiedToken {
+            subject: Subject { user_id, username: custom.username, role: custom.role, ver: custom.ver },
+            kind: custom.typ,
+            sid: custom.sid,
+            jti,
+            issued_at: iat.as_secs(),
+            expires_at: exp.as_secs(),
+        })
+    }
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the platform's random source failed");
+    bytes.iter().map(|b| alloc::format!("{b:02x}")).collect()
+}
