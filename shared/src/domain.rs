@@ -4,6 +4,8 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
+#[cfg(feature = "openapi")]
+use alloc::vec::Vec;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;

@@ -8,7 +8,9 @@
 #![no_std]
 
 extern crate alloc;
+// utoipa's derives expand to `format!` and `Vec` unqualified.
 #[cfg(feature = "std")]
+#[macro_use]
 extern crate std;
 
 pub mod api;

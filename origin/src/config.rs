@@ -1,0 +1,136 @@
+//! The origin's configuration: one typed struct from the environment (and `config/.env` for
+//! local runs). Anything missing or weak stops start-up with a message naming the variable;
+//! there is no default secret.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shared::password::HashPolicy;
+use shared::policy::PasswordPolicy;
+use shared::token::{Keyring, TokenService, TokenSettings, check_algorithm};
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the PostgreSQL the origin owns.
+    pub database_url: String,
+    /// `ORIGIN_ADDR`: where `serve` listens (default 127.0.0.1:8000).
+    pub addr: SocketAddr,
+    /// `JWT_SECRET` or `JWT_KEYS`, with `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`,
+    /// `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`.
+    pub tokens: TokenService,
+    /// `PBKDF2_ITERATIONS` (default 600,000).
+    pub hash_policy: HashPolicy,
+    /// `PASSWORD_MIN_LENGTH` (default 15).
+    pub password_policy: PasswordPolicy,
+    /// `DB_POOL_SIZE` (default 16).
+    pub pool_size: usize,
+    /// `DB_TIMEOUT_MS`: how long a request waits for a database connection before it gets 503
+    /// (default 3000).
+    pub db_timeout: Duration,
+    /// `LOG_FORMAT`: `json` or `pretty` (default).
+    pub json_logs: bool,
+}
+
+impl Config {
+    /// Reads `config/.env` if present (never overriding the real environment), then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::from_path("config/.env");
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The same rules over any source of variables, so tests build configurations without
+    /// touching the process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let database_url = get("DATABASE_URL").ok_or_else(|| {
+            ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
+        })?;
+        let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
+        check_algorithm(&get("JWT_ALG").unwrap_or_else(|| "HS256".into())).map_err(|e| ConfigError(e.0))?;
+        let keys = match get("JWT_KEYS") {
+            Some(spec) => Keyring::from_spec(&spec),
+            None => Keyring::from_secret(&get("JWT_SECRET").unwrap_or_default()),
+        }
+        .map_err(|e| ConfigError(e.0))?;
+        let settings = TokenSettings {
+            issuer: get("JWT_ISSUER").unwrap_or_else(|| TokenSettings::DEFAULT_ISSUER.into()),
+            audience: get("JWT_AUDIENCE").unwrap_or_else(|| TokenSettings::DEFAULT_AUDIENCE.into()),
+            access_ttl_secs: parse_or(&get, "ACCESS_TOKEN_TTL_SECS", TokenSettings::DEFAULT_ACCESS_TTL_SECS)?,
+            refresh_ttl_secs: parse_or(&get, "REFRESH_TOKEN_TTL_SECS", TokenSettings::DEFAULT_REFRESH_TTL_SECS)?,
+        };
+        let tokens = TokenService::new(keys, settings).map_err(|e| ConfigError(e.0))?;
+        let hash_policy = HashPolicy::new(parse_or(&get, "PBKDF2_ITERATIONS", HashPolicy::DEFAULT_ITERATIONS)?)
+            .map_err(|e| ConfigError(e.into()))?;
+        let password_policy =
+            PasswordPolicy::new(parse_or(&get, "PASSWORD_MIN_LENGTH", PasswordPolicy::DEFAULT_MIN_LENGTH)?)
+                .map_err(|e| ConfigError(e.into()))?;
+        let pool_size = parse_or(&get, "DB_POOL_SIZE", 16usize)?;
+        if pool_size == 0 {
+            return Err(ConfigError("DB_POOL_SIZE must be at least 1".into()));
+        }
+        let db_timeout = Duration::from_millis(parse_or(&get, "DB_TIMEOUT_MS", 3000u64)?);
+        let json_logs = match get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => false,
+            Some("json") => true,
+            Some(other) => return Err(ConfigError(format!("LOG_FORMAT={other}: use json or pretty"))),
+        };
+        Ok(Self { database_url, addr, tokens, hash_policy, password_policy, pool_size, db_timeout, json_logs })
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw.parse().map_err(|_| ConfigError(format!("{name}={raw} is not valid"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const URL: (&str, &str) = ("DATABASE_URL", "postgres://localhost/x");
+    const SECRET: (&str, &str) = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn a_missing_short_or_example_secret_stops_start_up() {
+        let missing = config(&[URL]).unwrap_err().to_string();
+        assert!(missing.contains("JWT_SECRET is not set"), "{missing}");
+        let short = config(&[URL, ("JWT_SECRET", "short")]).unwrap_err().to_string();
+        assert!(short.contains("too short"), "{short}");
+        let example = config(&[URL, ("JWT_SECRET", shared::token::EXAMPLE_SECRET)]).unwrap_err().to_string();
+        assert!(example.contains("placeholder"), "{example}");
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = config(&[URL, SECRET]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.hash_policy.iterations(), 600_000);
+        assert_eq!(c.password_policy.min_length, 15);
+        assert_eq!(c.tokens.settings().access_ttl_secs, 900);
+    }
+
+    #[test]
+    fn bad_numbers_and_algorithms_name_their_variable() {
+        let err = config(&[URL, SECRET, ("PBKDF2_ITERATIONS", "lots")]).unwrap_err().to_string();
+        assert!(err.contains("PBKDF2_ITERATIONS"), "{err}");
+        let err = config(&[URL, SECRET, ("JWT_ALG", "none")]).unwrap_err().to_string();
+        assert!(err.contains("JWT_ALG"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! PostgreSQL: the pool, the migrations, and the one error type of the storage layer.
+
+pub mod users;
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+refinery::embed_migrations!("../migrations");
+
+/// What can go wrong with storage, as far as a caller must tell the cases apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached now; the request may succeed later (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique constraint refused the write (409).
+    #[error("unique constraint violated: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if let Some(state) = err.code() {
+            if *state == SqlState::UNIQUE_VIOLATION {
+                let constraint = err.as_db_error().and_then(|e| e.constraint()).unwrap_or("unique");
+                return Self::Conflict(constraint.into());
+            }
+            // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now).
+            let code = state.code();
+            if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
+                return Self::Unavailable(err.to_string());
+            }
+            return Self::Other(err.to_string());
+        }
+        // No SQLSTATE: the connection itself failed or was closed.
+        Self::Unavailable(err.to_string())
+    }
+}
+
+impl From<PoolError> for StoreError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Backend(e) => e.into(),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// A pool that fails fast (`timeout`) while the database is down, and heals by itself when it
+/// comes back: a broken connection is dropped at its next checkout and a new one opened.
+pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, String> {
+    let pg: tokio_postgres::Config = database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Applies the SQL files of `migrations/` that this database has not seen yet.
+pub async fn migrate(pool: &Pool) -> Result<usize, StoreError> {
+    let mut client = pool.get().await?;
+    let client: &mut tokio_postgres::Client = &mut client;
+    let report = migrations::runner()
+        .run_async(client)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    Ok(report.applied_migrations().len())
+}
+
+/// Whether the database answers now.
+pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    client.simple_query("SELECT 1").await?;
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The `users` table. Lookups by name are case-insensitive (`lower(...)`, backed by the unique
+//! indexes); the password hash leaves this module only inside [`Credentials`], for the hasher.
+
+use chrono::NaiveDateTime;
+use deadpool_postgres::Pool;
+use shared::api::{NewUser, UserOut};
+use shared::domain::{Role, UserId};
+use shared::token::Subject;
+use tokio_postgres::Row;
+
+use super::StoreError;
+
+const COLUMNS: &str =
+    "id, username, email, first_name, last_name, active, role, token_version, create_date, update_date";
+
+/// A user row, without the password hash.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub active: bool,
+    pub role: Role,
+    pub token_version: i64,
+    pub create_date: NaiveDateTime,
+    pub update_date: NaiveDateTime,
+}
+
+impl User {
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let role: String = row.try_get("role")?;
+        Ok(Self {
+            id: UserId(row.try_get("id")?),
+            username: row.try_get("username")?,
+            email: row.try_get("email")?,
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+            active: row.try_get("active")?,
+            role: Role::parse(&role).map_err(|_| StoreError::Other(format!("unknown role {role}")))?,
+            token_version: row.try_get("token_version")?,
+            create_date: row.try_get("create_date")?,
+            update_date: row.try_get("update_date")?,
+        })
+    }
+
+    /// The API's view: the seed's fields, dates with six fractional digits.
+    pub fn to_out(&self) -> UserOut {
+        const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+        UserOut {
+            id: self.id.0,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            active: self.active,
+            role: self.role,
+            create_date: self.create_date.format(FORMAT).to_string(),
+            update_date: self.update_date.format(FORMAT).to_string(),
+        }
+    }
+
+    /// What a token for this user carries.
+    pub fn subject(&self) -> Subject {
+        Subject { user_id: self.id, username: self.username.clone(), role: self.role, ver: self.token_version }
+    }
+}
+
+/// A user with the stored hash, for checking a password.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// The columns a change may set; `None` leaves a column as it is.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// A new PHC string: also bumps the token version, revoking every earlier token.
+    pub password_hash: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+pub async fn insert(pool: &Pool, user: &NewUser, password_hash: &str, role: Role) -> Result<User, StoreError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "INSERT INTO users (username, password, email, first_name, last_name, role)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &user.username.as_ref(),
+                &password_hash,
+                &user.email.as_ref(),
+                &user.first_name.as_ref(),
+                &user.last_name.as_ref(),
+                &role.as_str(),
+            ],
+        )
+        .await?;
+    User::from_row(&row)
+}
+
+pub async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).await?;
+    client.query_opt(&stmt, &[&id.0]).await?.as_ref().map(User::from_row).transpose()
+}
+
+pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, StoreError> {
+    let client = pool.get().await?;
+    let stmt =
+        client.prepare_cached(&format!("SELECT {COLUMNS}, password FROM users WHERE lower(username) = lower($1)")).await?;
+    let Some(row) = client.query_opt(&stmt, &[&username]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Credentials { user: User::from_row(&row)?, password_hash: row.try_get("password")? }))
+}
+
+pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option<User>, StoreError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "UPDATE users SET
+            username = COALESCE($2, username),
+            email = COALESCE($3, email),
+            first_name = COALESCE($4, first_name),
+            last_name = COALESCE($5, last_name),
+            password = COALESCE($6, password),
+            password_timestamp = CASE WHEN $6::text IS NULL THEN password_timestamp
+                                      ELSE extract(epoch FROM clock_timestamp()) END,
+            token_version = token_version + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END,
+            role = COALESCE($7, role),
+            active = COALESCE($8, active)
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    let role = changes.role.map(Role::as_str);
+    let row = client
+        .query_opt(
+            &sql,
+            &[
+                &id.0,
+                &changes.username,
+                &changes.email,
+                &changes.first_name,
+                &changes.last_name,
+                &changes.password_hash,
+                &role,
+                &changes.active,
+            ],
+        )
+        .await?;
+    row.as_ref().map(User::from_row).transpose()
+}
+
+/// Replaces a hash with a stronger one of the same password: tokens stay valid.
+pub async fn rehash(pool: &Pool, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    client.execute("UPDATE users SET password = $2 WHERE id = $1", &[&id.0, &password_hash]).await?;
+    Ok(())
+}
+
+pub async fn delete(pool: &Pool, id: UserId) -> Result<bool, StoreError> {
+    let client = pool.get().await?;
+    Ok(client.execute("DELETE FROM users WHERE id = $1", &[&id.0]).await? == 1)
+}
+
+pub async fn list(pool: &Pool, limit: i64, offset: i64) -> Result<Vec<User>, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2")).await?;
+    client.query(&stmt, &[&limit, &offset]).await?.iter().map(User::from_row).collect()
+}
+
+/// Makes `username` an admin, creating it when missing; the password is set either way.
+pub async fn upsert_admin(pool: &Pool, user: &NewUser, password_hash: &str) -> Result<User, StoreError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "INSERT INTO users (username, password, email, first_name, last_name, role)
+         VALUES ($1, $2, $3, $4, $5, 'admin')
+         ON CONFLICT (lower(username)) DO UPDATE SET
+            role = 'admin', active = TRUE, password = EXCLUDED.password,
+            password_timestamp = extract(epoch FROM clock_timestamp()),
+            token_version = users.token_version + 1
+         RETURNING {COLUMNS}"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &user.username.as_ref(),
+                &password_hash,
+                &user.email.as_ref(),
+                &user.first_name.as_ref(),
+                &user.last_name.as_ref(),
+            ],
+        )
+        .await?;
+    User::from_row(&row)
+}

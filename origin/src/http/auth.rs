@@ -1,0 +1,155 @@
+//! `POST /auth/token` (JSON or the OAuth2 password form), `/auth/login` (JSON), `/auth/refresh`.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use shared::api::{LoginRequest, RefreshRequest, TokenPair};
+use shared::domain::TokenKind;
+use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
+use shared::token::TokenService;
+
+use super::error::ApiError;
+use super::extract::{JsonBody, authorize, body_bytes, parse_json};
+use crate::db::users;
+use crate::hasher::off_executor;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/token", post(token))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+}
+
+/// The OAuth2 password grant's form, so the docs page's Authorize button works.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenForm {
+    #[schema(pattern = "^password$")]
+    grant_type: Option<String>,
+    username: String,
+    #[schema(format = Password)]
+    password: String,
+    scope: Option<String>,
+    client_id: Option<String>,
+    #[schema(format = Password)]
+    client_secret: Option<String>,
+}
+
+/// A token pair for a username and password, sent as JSON or as the OAuth2 password form.
+#[utoipa::path(post, path = "/auth/token", tag = "auth",
+    request_body(content(
+        (LoginRequest = "application/json"),
+        (TokenForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "A token pair", body = TokenPair),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Incorrect username or password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn token(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let body = body_bytes(request, &state).await?;
+    let login = match media.as_str() {
+        "application/x-www-form-urlencoded" => parse_form(&body)?,
+        "" | "application/json" => parse_json(&body)?,
+        m if m.ends_with("+json") => parse_json(&body)?,
+        _ => return Err(ApiError::UnsupportedMediaType),
+    };
+    authenticate(&state, login).await
+}
+
+fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
+    let form: TokenForm = serde_urlencoded::from_bytes(body).map_err(|err| {
+        let message = err.to_string();
+        let error = match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            Some(field) => FieldError::body(field, "missing", "Field required"),
+            None => FieldError::new(vec![LocPart::from("body")], "value_error", "Invalid form body"),
+        };
+        ApiError::Validation(vec![error])
+    })?;
+    if form.grant_type.as_deref().is_some_and(|g| g != "password") {
+        return Err(ApiError::Validation(vec![FieldError::body(
+            "grant_type",
+            "string_pattern_mismatch",
+            "String should match pattern '^password$'",
+        )]));
+    }
+    let _ = (form.scope, form.client_id, form.client_secret);
+    Ok(LoginRequest { username: form.username, password: form.password })
+}
+
+/// A token pair for a username and password (JSON), as the seed's example shows.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A token pair", body = TokenPair),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Incorrect username or password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<LoginRequest>) -> Result<Response, ApiError> {
+    authenticate(&state, login).await
+}
+
+/// Checks the password and starts a session. An unknown user costs one hash, as a wrong
+/// password does, and gets the same answer; a hash under a weaker policy is replaced.
+async fn authenticate(state: &AppState, login: LoginRequest) -> Result<Response, ApiError> {
+    let credentials = login.parse()?;
+    let stored = users::credentials(&state.pool, &credentials.username).await?;
+    let hasher = state.hasher.clone();
+    let password = credentials.password;
+    let (user, stronger_hash) = off_executor(move || match stored {
+        Some(stored) if hasher.verify(&password, &stored.password_hash) => {
+            let stronger = hasher.needs_rehash(&stored.password_hash).then(|| hasher.hash(&password));
+            (Some(stored.user), stronger)
+        }
+        Some(_) => (None, None),
+        None => {
+            hasher.verify_nobody(&password);
+            (None, None)
+        }
+    })
+    .await;
+    let user = user.ok_or(ApiError::BadCredentials)?;
+    if !user.active {
+        return Err(ApiError::InactiveUser);
+    }
+    if let Some(hash) = stronger_hash {
+        users::rehash(&state.pool, user.id, &hash).await?;
+    }
+    let pair = state.tokens.issue_pair(&user.subject(), &TokenService::new_session_id(), state.clock.now());
+    Ok(token_response(pair))
+}
+
+/// A new pair for a valid refresh token, in the same session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Invalid or revoked refresh token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<RefreshRequest>) -> Result<Response, ApiError> {
+    let (user, verified) = authorize(&state, &body.refresh_token, TokenKind::Refresh).await?;
+    Ok(token_response(state.tokens.issue_pair(&user.subject(), &verified.sid, state.clock.now())))
+}
+
+/// Tokens must never be cached (RFC 6749 5.1).
+fn token_response(pair: TokenPair) -> Response {
+    let mut response = Json(pair).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,190 @@
+//! Extractors whose rejections are our error shape: the JSON body (pydantic-style 422s) and the
+//! current user from the bearer token.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use shared::domain::{Role, TokenKind};
+use shared::error::{FieldError, LocPart};
+use shared::token::VerifiedToken;
+
+use super::error::ApiError;
+use crate::db::users::{self, User};
+use crate::state::AppState;
+
+/// A JSON body. Bad JSON, a non-object, a missing field or a wrong type is a 422 naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The raw body, with an oversized one refused as 413 in our shape.
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::Validation(vec![FieldError::new(vec!["body".into()], "value_error", "Could not read the body")])
+        }
+    })
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        let offset = byte_offset(bytes, err.line(), err.column());
+        ApiError::Validation(vec![FieldError::new(
+            vec!["body".into(), LocPart::Index(offset as u64)],
+            "json_invalid",
+            "JSON decode error",
+        )])
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            vec!["body".into()],
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        )]));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let mut loc: Vec<LocPart> = vec!["body".into()];
+        for segment in err.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Map { key } => loc.push(LocPart::Field(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => loc.push(LocPart::Index(*index as u64)),
+                _ => {}
+            }
+        }
+        ApiError::Validation(vec![field_error(loc, &err.into_inner().to_string())])
+    })
+}
+
+/// Turns serde's message into pydantic's vocabulary, the one the seed's clients know.
+fn field_error(mut loc: Vec<LocPart>, message: &str) -> FieldError {
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        loc.push(field.into());
+        return FieldError::new(loc, "missing", "Field required");
+    }
+    if message.contains("expected a string") {
+        return FieldError::new(loc, "string_type", "Input should be a valid string");
+    }
+    if message.contains("expected a boolean") {
+        return FieldError::new(loc, "bool_type", "Input should be a valid boolean");
+    }
+    if message.contains("unknown variant") {
+        return FieldError::new(loc, "enum", "Input should be 'user' or 'admin'");
+    }
+    FieldError::new(loc, "value_error", "Invalid value")
+}
+
+/// serde_json reports line and column; FastAPI reports the byte position.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = bytes.split(|b| *b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
+    (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// The bearer token of the request, if it has one.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The user the access token belongs to, checked against the database: the user still exists,
+/// is active, and the token's version is the user's current one (a password change revokes).
+pub struct CurrentUser(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let token = bearer(parts).ok_or(ApiError::NotAuthenticated)?;
+        let (user, _) = authorize(&state, token, TokenKind::Access).await?;
+        Ok(Self(user))
+    }
+}
+
+/// The rule for every token the origin accepts, of either kind: it verifies (signature, time,
+/// `iss`, `aud`, `typ`), its user still exists, its version is the user's current one (a password
+/// change revokes), and the user is active.
+pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result<(User, VerifiedToken), ApiError> {
+    let verified = state.tokens.verify(token, kind, state.clock.now()).map_err(|err| {
+        tracing::debug!(reason = err.reason, "token rejected");
+        ApiError::InvalidToken
+    })?;
+    let user = users::by_id(&state.pool, verified.subject.user_id).await?.ok_or(ApiError::InvalidToken)?;
+    if user.token_version != verified.subject.ver {
+        return Err(ApiError::InvalidToken);
+    }
+    if !user.active {
+        return Err(ApiError::InactiveUser);
+    }
+    Ok((user, verified))
+}
+
+/// The current user, who must be an admin now (the database's role, not the token's).
+pub struct AdminUser(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        if user.role != Role::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Self(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+
+    fn errors(body: &str) -> Vec<FieldError> {
+        match parse_json::<Login>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_json_is_a_422_at_its_byte_position() {
+        let e = errors("{\"username\": ");
+        assert_eq!(e[0].kind, "json_invalid");
+        assert_eq!(e[0].loc, vec![LocPart::from("body"), LocPart::Index(13)]);
+    }
+
+    #[test]
+    fn a_missing_field_and_a_wrong_type_name_the_field() {
+        let e = errors(r#"{"username": "a"}"#);
+        assert_eq!((e[0].kind.as_str(), e[0].loc.clone()), ("missing", vec!["body".into(), "password".into()]));
+        let e = errors(r#"{"username": 5, "password": "x"}"#);
+        assert_eq!((e[0].kind.as_str(), e[0].loc.clone()), ("string_type", vec!["body".into(), "username".into()]));
+        let e = errors("[1]");
+        assert_eq!(e[0].kind, "model_attributes_type");
+    }
+}

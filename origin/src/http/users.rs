@@ -1,0 +1,160 @@
+//! `POST|GET|PATCH|DELETE /users` (sign-up and the current user) and `GET /users/admin`.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use shared::api::{UserCreate, UserOut, UserUpdate};
+use shared::domain::Role;
+use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
+
+use super::error::ApiError;
+use super::extract::{AdminUser, CurrentUser, JsonBody};
+use crate::db::users::{self, Changes};
+use crate::hasher::off_executor;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(read_me).post(sign_up).patch(update_me).delete(delete_me))
+        .route("/users/admin", get(list_users))
+}
+
+/// Sign-up. Every new user has the role `user`.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = UserCreate,
+    responses(
+        (status = 201, description = "The new user", body = UserOut),
+        (status = 409, description = "Username or email already registered", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn sign_up(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<UserCreate>,
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    let new_user = body.parse(&state.password_policy)?;
+    let hasher = state.hasher.clone();
+    let password = new_user.password.clone();
+    let hash = off_executor(move || hasher.hash(&password)).await;
+    let user = users::insert(&state.pool, &new_user, &hash, Role::User).await?;
+    Ok((StatusCode::CREATED, Json(user.to_out())))
+}
+
+/// The current user.
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current user", body = UserOut),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
+    Json(user.to_out())
+}
+
+/// Changes the current user's fields; a new password revokes every token issued before it.
+#[utoipa::path(patch, path = "/users", tag = "users", request_body = UserUpdate, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed user", body = UserOut),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 409, description = "Username or email already registered", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn update_me(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(body): JsonBody<UserUpdate>,
+) -> Result<Json<UserOut>, ApiError> {
+    let parsed = body.parse(&state.password_policy, [&user.username, &user.email])?;
+    let password_hash = match parsed.password {
+        Some(password) => {
+            let hasher = state.hasher.clone();
+            Some(off_executor(move || hasher.hash(&password)).await)
+        }
+        None => None,
+    };
+    let changes = Changes {
+        username: parsed.username.map(|v| v.into_inner()),
+        email: parsed.email.map(|v| v.into_inner()),
+        first_name: parsed.first_name.map(|v| v.into_inner()),
+        last_name: parsed.last_name.map(|v| v.into_inner()),
+        password_hash,
+        ..Changes::default()
+    };
+    // The user may have been deleted since the token was checked.
+    let updated = users::update(&state.pool, user.id, &changes).await?.ok_or(ApiError::InvalidToken)?;
+    Ok(Json(updated.to_out()))
+}
+
+/// Deletes the current user; its tokens stop working.
+#[utoipa::path(delete, path = "/users", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn delete_me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<StatusCode, ApiError> {
+    users::delete(&state.pool, user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One page of the user list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct Page {
+    /// How many users, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// How many to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+}
+
+const MAX_PAGE: i64 = 1000;
+
+/// Every user, by id, one page at a time (admin role only).
+#[utoipa::path(get, path = "/users/admin", tag = "admin", params(Page), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = Vec<UserOut>),
+        (status = 400, description = "Inactive user", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Invalid limit or offset", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn list_users(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<UserOut>>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let param = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, FieldError> {
+        let loc = || vec![LocPart::from("query"), LocPart::from(name)];
+        let Some((_, raw)) = pairs.iter().find(|(k, _)| k == name) else {
+            return Ok(default);
+        };
+        let value: i64 = raw.parse().map_err(|_| {
+            FieldError::new(loc(), "int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+        })?;
+        if value < min {
+            return Err(FieldError::new(loc(), "greater_than_equal", format!("Input should be greater than or equal to {min}")));
+        }
+        if value > max {
+            return Err(FieldError::new(loc(), "less_than_equal", format!("Input should be less than or equal to {max}")));
+        }
+        Ok(value)
+    };
+    let (limit, offset) = (param("limit", 100, 1, MAX_PAGE), param("offset", 0, 0, i64::from(i32::MAX)));
+    let (limit, offset) = match (limit, offset) {
+        (Ok(limit), Ok(offset)) => (limit, offset),
+        (limit, offset) => return Err(ApiError::Validation(limit.err().into_iter().chain(offset.err()).collect())),
+    };
+    let page = users::list(&state.pool, limit, offset).await?;
+    Ok(Json(page.iter().map(|u| u.to_out()).collect()))
+}

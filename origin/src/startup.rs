@@ -1,0 +1,87 @@
+//! Building the application: one function serves `main` and the tests alike.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db;
+use crate::hasher::{PasswordHasher, Pbkdf2Hasher};
+use crate::http;
+use crate::state::AppState;
+
+/// What a test may swap for its own: the hasher (to count hashes) and the clock (to move time).
+pub struct Overrides {
+    pub hasher: Option<Arc<dyn PasswordHasher>>,
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Overrides {
+    pub fn none() -> Self {
+        Self { hasher: None, clock: None }
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Opens the pool, applies the migrations and binds the listener (`ORIGIN_ADDR`; port 0 picks
+    /// a free one). The database must be reachable at start-up; later outages give 503s.
+    pub async fn build(config: &Config, overrides: Overrides) -> Result<Self, String> {
+        let pool = db::pool(&config.database_url, config.pool_size, config.db_timeout)?;
+        let applied = db::migrate(&pool).await.map_err(|e| e.to_string())?;
+        if applied > 0 {
+            tracing::info!(applied, "migrations applied");
+        }
+        let state = AppState {
+            pool,
+            tokens: Arc::new(config.tokens.clone()),
+            hasher: overrides.hasher.unwrap_or_else(|| Arc::new(Pbkdf2Hasher { policy: config.hash_policy })),
+            hash_policy: config.hash_policy,
+            password_policy: config.password_policy,
+            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        };
+        let listener =
+            TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+        Ok(Self { listener, router: http::router(state.clone()), state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,21 @@
+//! What every handler shares: the pool, the token service, the hasher, the policies, the clock.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use shared::password::HashPolicy;
+use shared::policy::PasswordPolicy;
+use shared::token::TokenService;
+
+use crate::clock::Clock;
+use crate::hasher::PasswordHasher;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub tokens: Arc<TokenService>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub hash_policy: HashPolicy,
+    pub password_policy: PasswordPolicy,
+    pub clock: Arc<dyn Clock>,
+}
