@@ -1,0 +1,10 @@
+//! The origin's integration tests, over HTTP against a real PostgreSQL (`DATABASE_URL`; the
+//! test command `cargo xtask test` starts a private cluster when it is unset). One binary, so
+//! the crate is linked once; each test gets a fresh database.
+
+mod admin;
+mod auth;
+mod helpers;
+mod outage;
+mod robustness;
+mod users;
