@@ -46,23 +46,12 @@ impl Config {
     /// The same rules over any source of variables, so tests build configurations without
     /// touching the process environment.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let database_url = get("DATABASE_URL").ok_or_else(|| {
-            ConfigError(
-                "DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into(),
-            )
+            ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
         })?;
-        let addr = parse_or(
-            &get,
-            "ORIGIN_ADDR",
-            "127.0.0.1:8000".parse().expect("a valid default address"),
-        )?;
-        check_algorithm(&get("JWT_ALG").unwrap_or_else(|| "HS256".into()))
-            .map_err(|e| ConfigError(e.0))?;
+        let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
+        check_algorithm(&get("JWT_ALG").unwrap_or_else(|| "HS256".into())).map_err(|e| ConfigError(e.0))?;
         let keys = match get("JWT_KEYS") {
             Some(spec) => Keyring::from_spec(&spec),
             None => Keyring::from_secret(&get("JWT_SECRET").unwrap_or_default()),
@@ -71,30 +60,15 @@ impl Config {
         let settings = TokenSettings {
             issuer: get("JWT_ISSUER").unwrap_or_else(|| TokenSettings::DEFAULT_ISSUER.into()),
             audience: get("JWT_AUDIENCE").unwrap_or_else(|| TokenSettings::DEFAULT_AUDIENCE.into()),
-            access_ttl_secs: parse_or(
-                &get,
-                "ACCESS_TOKEN_TTL_SECS",
-                TokenSettings::DEFAULT_ACCESS_TTL_SECS,
-            )?,
-            refresh_ttl_secs: parse_or(
-                &get,
-                "REFRESH_TOKEN_TTL_SECS",
-                TokenSettings::DEFAULT_REFRESH_TTL_SECS,
-            )?,
+            access_ttl_secs: parse_or(&get, "ACCESS_TOKEN_TTL_SECS", TokenSettings::DEFAULT_ACCESS_TTL_SECS)?,
+            refresh_ttl_secs: parse_or(&get, "REFRESH_TOKEN_TTL_SECS", TokenSettings::DEFAULT_REFRESH_TTL_SECS)?,
         };
         let tokens = TokenService::new(keys, settings).map_err(|e| ConfigError(e.0))?;
-        let hash_policy = HashPolicy::new(parse_or(
-            &get,
-            "PBKDF2_ITERATIONS",
-            HashPolicy::DEFAULT_ITERATIONS,
-        )?)
-        .map_err(|e| ConfigError(e.into()))?;
-        let password_policy = PasswordPolicy::new(parse_or(
-            &get,
-            "PASSWORD_MIN_LENGTH",
-            PasswordPolicy::DEFAULT_MIN_LENGTH,
-        )?)
-        .map_err(|e| ConfigError(e.into()))?;
+        let hash_policy = HashPolicy::new(parse_or(&get, "PBKDF2_ITERATIONS", HashPolicy::DEFAULT_ITERATIONS)?)
+            .map_err(|e| ConfigError(e.into()))?;
+        let password_policy =
+            PasswordPolicy::new(parse_or(&get, "PASSWORD_MIN_LENGTH", PasswordPolicy::DEFAULT_MIN_LENGTH)?)
+                .map_err(|e| ConfigError(e.into()))?;
         let pool_size = parse_or(&get, "DB_POOL_SIZE", 16usize)?;
         if pool_size == 0 {
             return Err(ConfigError("DB_POOL_SIZE must be at least 1".into()));
@@ -104,21 +78,10 @@ impl Config {
             None | Some("pretty") => false,
             Some("json") => true,
             Some(other) => {
-                return Err(ConfigError(format!(
-                    "LOG_FORMAT={other}: use json or pretty"
-                )));
+                return Err(ConfigError(format!("LOG_FORMAT={other}: use json or pretty")));
             }
         };
-        Ok(Self {
-            database_url,
-            addr,
-            tokens,
-            hash_policy,
-            password_policy,
-            pool_size,
-            db_timeout,
-            json_logs,
-        })
+        Ok(Self { database_url, addr, tokens, hash_policy, password_policy, pool_size, db_timeout, json_logs })
     }
 }
 
@@ -129,9 +92,7 @@ fn parse_or<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| ConfigError(format!("{name}={raw} is not valid"))),
+        Some(raw) => raw.parse().map_err(|_| ConfigError(format!("{name}={raw} is not valid"))),
     }
 }
 
@@ -141,10 +102,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -155,13 +113,9 @@ mod tests {
     fn a_missing_short_or_example_secret_stops_start_up() {
         let missing = config(&[URL]).unwrap_err().to_string();
         assert!(missing.contains("JWT_SECRET is not set"), "{missing}");
-        let short = config(&[URL, ("JWT_SECRET", "short")])
-            .unwrap_err()
-            .to_string();
+        let short = config(&[URL, ("JWT_SECRET", "short")]).unwrap_err().to_string();
         assert!(short.contains("too short"), "{short}");
-        let example = config(&[URL, ("JWT_SECRET", shared::token::EXAMPLE_SECRET)])
-            .unwrap_err()
-            .to_string();
+        let example = config(&[URL, ("JWT_SECRET", shared::token::EXAMPLE_SECRET)]).unwrap_err().to_string();
         assert!(example.contains("placeholder"), "{example}");
     }
 
@@ -176,13 +130,9 @@ mod tests {
 
     #[test]
     fn bad_numbers_and_algorithms_name_their_variable() {
-        let err = config(&[URL, SECRET, ("PBKDF2_ITERATIONS", "lots")])
-            .unwrap_err()
-            .to_string();
+        let err = config(&[URL, SECRET, ("PBKDF2_ITERATIONS", "lots")]).unwrap_err().to_string();
         assert!(err.contains("PBKDF2_ITERATIONS"), "{err}");
-        let err = config(&[URL, SECRET, ("JWT_ALG", "none")])
-            .unwrap_err()
-            .to_string();
+        let err = config(&[URL, SECRET, ("JWT_ALG", "none")]).unwrap_err().to_string();
         assert!(err.contains("JWT_ALG"), "{err}");
     }
 }

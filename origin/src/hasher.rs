@@ -46,10 +46,7 @@ pub struct CountingHasher<H> {
 
 impl<H> CountingHasher<H> {
     pub fn new(inner: H) -> Self {
-        Self {
-            inner,
-            count: AtomicUsize::new(0),
-        }
+        Self { inner, count: AtomicUsize::new(0) }
     }
 
     pub fn count(&self) -> usize {

@@ -9,11 +9,7 @@ use origin::startup::{Application, Overrides, shutdown_signal};
 use origin::{admin, db, telemetry};
 
 #[derive(Parser)]
-#[command(
-    name = "origin",
-    version,
-    about = "The origin service of the JWT auth API (owns PostgreSQL)."
-)]
+#[command(name = "origin", version, about = "The origin service of the JWT auth API (owns PostgreSQL).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,9 +45,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(&config).await,
         Command::Migrate => migrate(&config).await,
-        Command::CreateAdmin { username, email } => {
-            create_admin(&config, &username, email.as_deref()).await
-        }
+        Command::CreateAdmin { username, email } => create_admin(&config, &username, email.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,9 +59,7 @@ async fn main() -> ExitCode {
 async fn serve(config: &Config) -> Result<(), String> {
     let app = Application::build(config, Overrides::none()).await?;
     tracing::info!(addr = %app.local_addr(), "origin listening");
-    app.serve(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    app.serve(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {
@@ -82,16 +74,11 @@ async fn create_admin(config: &Config, username: &str, email: Option<&str>) -> R
         Ok(password) if !password.is_empty() => password,
         _ => {
             let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map_err(|e| format!("reading the password: {e}"))?;
+            std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading the password: {e}"))?;
             input.trim_end_matches(['\n', '\r']).to_owned()
         }
     };
     let user = admin::create_admin(config, username, email, &password).await?;
-    println!(
-        "{}",
-        serde_json::to_string(&user).map_err(|e| e.to_string())?
-    );
+    println!("{}", serde_json::to_string(&user).map_err(|e| e.to_string())?);
     Ok(())
 }

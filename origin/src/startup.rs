@@ -21,10 +21,7 @@ pub struct Overrides {
 
 impl Overrides {
     pub fn none() -> Self {
-        Self {
-            hasher: None,
-            clock: None,
-        }
+        Self { hasher: None, clock: None }
     }
 }
 
@@ -46,39 +43,23 @@ impl Application {
         let state = AppState {
             pool,
             tokens: Arc::new(config.tokens.clone()),
-            hasher: overrides.hasher.unwrap_or_else(|| {
-                Arc::new(Pbkdf2Hasher {
-                    policy: config.hash_policy,
-                })
-            }),
+            hasher: overrides.hasher.unwrap_or_else(|| Arc::new(Pbkdf2Hasher { policy: config.hash_policy })),
             hash_policy: config.hash_policy,
             password_policy: config.password_policy,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         };
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
-        Ok(Self {
-            listener,
-            router: http::router(state.clone()),
-            state,
-        })
+        let listener =
+            TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+        Ok(Self { listener, router: http::router(state.clone()), state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -81,10 +81,7 @@ impl Username {
         let text = normalise_text(raw)?;
         check_length(&text, 1, Self::MAX)?;
         if !text.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+')) {
-            return Err(Invalid::new(
-                "value_error",
-                "Value error, may hold only letters, digits and . _ - @ +",
-            ));
+            return Err(Invalid::new("value_error", "Value error, may hold only letters, digits and . _ - @ +"));
         }
         Ok(Self(text))
     }

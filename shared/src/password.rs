@@ -170,7 +170,13 @@ mod tests {
 
     #[test]
     fn malformed_hashes_match_nothing() {
-        for bad in ["", "plain", "$pbkdf2-sha256$i=x$AAAA$AAAA", "$pbkdf2-sha512$i=1000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "$pbkdf2-sha256$i=0,l=32$c2FsdA$aGFzaA"] {
+        for bad in [
+            "",
+            "plain",
+            "$pbkdf2-sha256$i=x$AAAA$AAAA",
+            "$pbkdf2-sha512$i=1000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "$pbkdf2-sha256$i=0,l=32$c2FsdA$aGFzaA",
+        ] {
             assert!(!verify(&pw("x"), bad), "{bad}");
             assert!(needs_rehash(bad, &cheap()));
         }

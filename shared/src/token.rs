@@ -126,7 +126,9 @@ impl Keyring {
 
 fn check_secret(var: &str, secret: &str) -> Result<(), KeyConfigError> {
     if secret.is_empty() {
-        return Err(KeyConfigError(alloc::format!("{var} is not set: set a random secret of at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -hex 32`)")));
+        return Err(KeyConfigError(alloc::format!(
+            "{var} is not set: set a random secret of at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -hex 32`)"
+        )));
     }
     if secret.len() < MIN_SECRET_LEN {
         return Err(KeyConfigError(alloc::format!("{var} is too short: it must hold at least {MIN_SECRET_LEN} bytes")));
@@ -139,11 +141,7 @@ fn check_secret(var: &str, secret: &str) -> Result<(), KeyConfigError> {
 
 /// Checks the configured algorithm name (`JWT_ALG`); only HS256 is implemented.
 pub fn check_algorithm(name: &str) -> Result<(), KeyConfigError> {
-    if name == ALG {
-        Ok(())
-    } else {
-        Err(KeyConfigError(alloc::format!("JWT_ALG={name} is not supported; use HS256")))
-    }
+    if name == ALG { Ok(()) } else { Err(KeyConfigError(alloc::format!("JWT_ALG={name} is not supported; use HS256"))) }
 }
 
 /// Issuer, audience and lifetimes: the same on every host.
@@ -169,7 +167,9 @@ impl TokenSettings {
             return Err(KeyConfigError("ACCESS_TOKEN_TTL_SECS must be between 60 and 86400".into()));
         }
         if self.refresh_ttl_secs <= self.access_ttl_secs || self.refresh_ttl_secs > 365 * 24 * 3600 {
-            return Err(KeyConfigError("REFRESH_TOKEN_TTL_SECS must exceed the access TTL and be at most a year".into()));
+            return Err(KeyConfigError(
+                "REFRESH_TOKEN_TTL_SECS must exceed the access TTL and be at most a year".into(),
+            ));
         }
         Ok(())
     }

@@ -27,10 +27,7 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
         if let Some(state) = err.code() {
             if *state == SqlState::UNIQUE_VIOLATION {
-                let constraint = err
-                    .as_db_error()
-                    .and_then(|e| e.constraint())
-                    .unwrap_or("unique");
+                let constraint = err.as_db_error().and_then(|e| e.constraint()).unwrap_or("unique");
                 return Self::Conflict(constraint.into());
             }
             // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now).
@@ -57,16 +54,8 @@ impl From<PoolError> for StoreError {
 /// A pool that fails fast (`timeout`) while the database is down, and heals by itself when it
 /// comes back: a broken connection is dropped at its next checkout and a new one opened.
 pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, String> {
-    let pg: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let pg: tokio_postgres::Config = database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)

@@ -10,7 +10,8 @@ use tokio_postgres::Row;
 
 use super::StoreError;
 
-const COLUMNS: &str = "id, username, email, first_name, last_name, active, role, token_version, create_date, update_date";
+const COLUMNS: &str =
+    "id, username, email, first_name, last_name, active, role, token_version, create_date, update_date";
 
 /// A user row, without the password hash.
 #[derive(Debug, Clone)]
@@ -37,8 +38,7 @@ impl User {
             first_name: row.try_get("first_name")?,
             last_name: row.try_get("last_name")?,
             active: row.try_get("active")?,
-            role: Role::parse(&role)
-                .map_err(|_| StoreError::Other(format!("unknown role {role}")))?,
+            role: Role::parse(&role).map_err(|_| StoreError::Other(format!("unknown role {role}")))?,
             token_version: row.try_get("token_version")?,
             create_date: row.try_get("create_date")?,
             update_date: row.try_get("update_date")?,
@@ -63,12 +63,7 @@ impl User {
 
     /// What a token for this user carries.
     pub fn subject(&self) -> Subject {
-        Subject {
-            user_id: self.id,
-            username: self.username.clone(),
-            role: self.role,
-            ver: self.token_version,
-        }
+        Subject { user_id: self.id, username: self.username.clone(), role: self.role, ver: self.token_version }
     }
 }
 
@@ -91,12 +86,7 @@ pub struct Changes {
     pub active: Option<bool>,
 }
 
-pub async fn insert(
-    pool: &Pool,
-    user: &NewUser,
-    password_hash: &str,
-    role: Role,
-) -> Result<User, StoreError> {
+pub async fn insert(pool: &Pool, user: &NewUser, password_hash: &str, role: Role) -> Result<User, StoreError> {
     let client = pool.get().await?;
     let sql = format!(
         "INSERT INTO users (username, password, email, first_name, last_name, role)
@@ -120,38 +110,22 @@ pub async fn insert(
 
 pub async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>, StoreError> {
     let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .await?;
-    client
-        .query_opt(&stmt, &[&id.0])
-        .await?
-        .as_ref()
-        .map(User::from_row)
-        .transpose()
+    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).await?;
+    client.query_opt(&stmt, &[&id.0]).await?.as_ref().map(User::from_row).transpose()
 }
 
 pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, StoreError> {
     let client = pool.get().await?;
     let stmt = client
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS}, password FROM users WHERE lower(username) = lower($1)"
-        ))
+        .prepare_cached(&format!("SELECT {COLUMNS}, password FROM users WHERE lower(username) = lower($1)"))
         .await?;
     let Some(row) = client.query_opt(&stmt, &[&username]).await? else {
         return Ok(None);
     };
-    Ok(Some(Credentials {
-        user: User::from_row(&row)?,
-        password_hash: row.try_get("password")?,
-    }))
+    Ok(Some(Credentials { user: User::from_row(&row)?, password_hash: row.try_get("password")? }))
 }
 
-pub async fn update(
-    pool: &Pool,
-    id: UserId,
-    changes: &Changes,
-) -> Result<Option<User>, StoreError> {
+pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option<User>, StoreError> {
     let client = pool.get().await?;
     let sql = format!(
         "UPDATE users SET
@@ -189,44 +163,23 @@ pub async fn update(
 /// Replaces a hash with a stronger one of the same password: tokens stay valid.
 pub async fn rehash(pool: &Pool, id: UserId, password_hash: &str) -> Result<(), StoreError> {
     let client = pool.get().await?;
-    client
-        .execute(
-            "UPDATE users SET password = $2 WHERE id = $1",
-            &[&id.0, &password_hash],
-        )
-        .await?;
+    client.execute("UPDATE users SET password = $2 WHERE id = $1", &[&id.0, &password_hash]).await?;
     Ok(())
 }
 
 pub async fn delete(pool: &Pool, id: UserId) -> Result<bool, StoreError> {
     let client = pool.get().await?;
-    Ok(client
-        .execute("DELETE FROM users WHERE id = $1", &[&id.0])
-        .await?
-        == 1)
+    Ok(client.execute("DELETE FROM users WHERE id = $1", &[&id.0]).await? == 1)
 }
 
 pub async fn list(pool: &Pool, limit: i64, offset: i64) -> Result<Vec<User>, StoreError> {
     let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2"
-        ))
-        .await?;
-    client
-        .query(&stmt, &[&limit, &offset])
-        .await?
-        .iter()
-        .map(User::from_row)
-        .collect()
+    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2")).await?;
+    client.query(&stmt, &[&limit, &offset]).await?.iter().map(User::from_row).collect()
 }
 
 /// Makes `username` an admin, creating it when missing; the password is set either way.
-pub async fn upsert_admin(
-    pool: &Pool,
-    user: &NewUser,
-    password_hash: &str,
-) -> Result<User, StoreError> {
+pub async fn upsert_admin(pool: &Pool, user: &NewUser, password_hash: &str) -> Result<User, StoreError> {
     let client = pool.get().await?;
     let sql = format!(
         "INSERT INTO users (username, password, email, first_name, last_name, role)

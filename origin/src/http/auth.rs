@@ -54,17 +54,8 @@ pub struct TokenForm {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 async fn token(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let body = body_bytes(request, &state).await?;
     let login = match media.as_str() {
         "application/x-www-form-urlencoded" => parse_form(&body)?,
@@ -78,16 +69,9 @@ async fn token(State(state): State<AppState>, request: Request) -> Result<Respon
 fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
     let form: TokenForm = serde_urlencoded::from_bytes(body).map_err(|err| {
         let message = err.to_string();
-        let error = match message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
+        let error = match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
             Some(field) => FieldError::body(field, "missing", "Field required"),
-            None => FieldError::new(
-                vec![LocPart::from("body")],
-                "value_error",
-                "Invalid form body",
-            ),
+            None => FieldError::new(vec![LocPart::from("body")], "value_error", "Invalid form body"),
         };
         ApiError::Validation(vec![error])
     })?;
@@ -99,10 +83,7 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         )]));
     }
     let _ = (form.scope, form.client_id, form.client_secret);
-    Ok(LoginRequest {
-        username: form.username,
-        password: form.password,
-    })
+    Ok(LoginRequest { username: form.username, password: form.password })
 }
 
 /// A token pair for a username and password (JSON), as the seed's example shows.
@@ -115,10 +96,7 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-async fn login(
-    State(state): State<AppState>,
-    JsonBody(login): JsonBody<LoginRequest>,
-) -> Result<Response, ApiError> {
+async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<LoginRequest>) -> Result<Response, ApiError> {
     authenticate(&state, login).await
 }
 
@@ -131,9 +109,7 @@ async fn authenticate(state: &AppState, login: LoginRequest) -> Result<Response,
     let password = credentials.password;
     let (user, stronger_hash) = off_executor(move || match stored {
         Some(stored) if hasher.verify(&password, &stored.password_hash) => {
-            let stronger = hasher
-                .needs_rehash(&stored.password_hash)
-                .then(|| hasher.hash(&password));
+            let stronger = hasher.needs_rehash(&stored.password_hash).then(|| hasher.hash(&password));
             (Some(stored.user), stronger)
         }
         Some(_) => (None, None),
@@ -150,11 +126,7 @@ async fn authenticate(state: &AppState, login: LoginRequest) -> Result<Response,
     if let Some(hash) = stronger_hash {
         users::rehash(&state.pool, user.id, &hash).await?;
     }
-    let pair = state.tokens.issue_pair(
-        &user.subject(),
-        &TokenService::new_session_id(),
-        state.clock.now(),
-    );
+    let pair = state.tokens.issue_pair(&user.subject(), &TokenService::new_session_id(), state.clock.now());
     Ok(token_response(pair))
 }
 
@@ -173,11 +145,7 @@ async fn refresh(
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     let (user, verified) = authorize(&state, &body.refresh_token, TokenKind::Refresh).await?;
-    Ok(token_response(state.tokens.issue_pair(
-        &user.subject(),
-        &verified.sid,
-        state.clock.now(),
-    )))
+    Ok(token_response(state.tokens.issue_pair(&user.subject(), &verified.sid, state.clock.now())))
 }
 
 /// Tokens must never be cached (RFC 6749 5.1).

@@ -29,9 +29,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotAuthenticated | Self::InvalidToken | Self::BadCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::NotAuthenticated | Self::InvalidToken | Self::BadCredentials => StatusCode::UNAUTHORIZED,
             Self::InactiveUser => StatusCode::BAD_REQUEST,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Conflict => StatusCode::CONFLICT,
@@ -73,9 +71,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut response = match self {
-            Self::Validation(errors) => {
-                (status, Json(ValidationBody { detail: errors })).into_response()
-            }
+            Self::Validation(errors) => (status, Json(ValidationBody { detail: errors })).into_response(),
             Self::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (status, Json(ErrorBody::new(detail::INTERNAL))).into_response()
@@ -84,10 +80,7 @@ impl IntoResponse for ApiError {
         };
         let headers = response.headers_mut();
         if let Some(challenge) = challenge {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

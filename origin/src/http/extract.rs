@@ -33,11 +33,7 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::Validation(vec![FieldError::new(
-                vec!["body".into()],
-                "value_error",
-                "Could not read the body",
-            )])
+            ApiError::Validation(vec![FieldError::new(vec!["body".into()], "value_error", "Could not read the body")])
         }
     })
 }
@@ -63,9 +59,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         for segment in err.path().iter() {
             match segment {
                 serde_path_to_error::Segment::Map { key } => loc.push(LocPart::Field(key.clone())),
-                serde_path_to_error::Segment::Seq { index } => {
-                    loc.push(LocPart::Index(*index as u64))
-                }
+                serde_path_to_error::Segment::Seq { index } => loc.push(LocPart::Index(*index as u64)),
                 _ => {}
             }
         }
@@ -75,10 +69,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Turns serde's message into pydantic's vocabulary, the one the seed's clients know.
 fn field_error(mut loc: Vec<LocPart>, message: &str) -> FieldError {
-    if let Some(field) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next())
-    {
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
         loc.push(field.into());
         return FieldError::new(loc, "missing", "Field required");
     }
@@ -96,11 +87,7 @@ fn field_error(mut loc: Vec<LocPart>, message: &str) -> FieldError {
 
 /// serde_json reports line and column; FastAPI reports the byte position.
 fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
-    let line_start: usize = bytes
-        .split(|b| *b == b'\n')
-        .take(line.saturating_sub(1))
-        .map(|l| l.len() + 1)
-        .sum();
+    let line_start: usize = bytes.split(|b| *b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
     (line_start + column.saturating_sub(1)).min(bytes.len())
 }
 
@@ -133,21 +120,12 @@ where
 /// The rule for every token the origin accepts, of either kind: it verifies (signature, time,
 /// `iss`, `aud`, `typ`), its user still exists, its version is the user's current one (a password
 /// change revokes), and the user is active.
-pub async fn authorize(
-    state: &AppState,
-    token: &str,
-    kind: TokenKind,
-) -> Result<(User, VerifiedToken), ApiError> {
-    let verified = state
-        .tokens
-        .verify(token, kind, state.clock.now())
-        .map_err(|err| {
-            tracing::debug!(reason = err.reason, "token rejected");
-            ApiError::InvalidToken
-        })?;
-    let user = users::by_id(&state.pool, verified.subject.user_id)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result<(User, VerifiedToken), ApiError> {
+    let verified = state.tokens.verify(token, kind, state.clock.now()).map_err(|err| {
+        tracing::debug!(reason = err.reason, "token rejected");
+        ApiError::InvalidToken
+    })?;
+    let user = users::by_id(&state.pool, verified.subject.user_id).await?.ok_or(ApiError::InvalidToken)?;
     if user.token_version != verified.subject.ver {
         return Err(ApiError::InvalidToken);
     }
@@ -204,15 +182,9 @@ mod tests {
     #[test]
     fn a_missing_field_and_a_wrong_type_name_the_field() {
         let e = errors(r#"{"username": "a"}"#);
-        assert_eq!(
-            (e[0].kind.as_str(), e[0].loc.clone()),
-            ("missing", vec!["body".into(), "password".into()])
-        );
+        assert_eq!((e[0].kind.as_str(), e[0].loc.clone()), ("missing", vec!["body".into(), "password".into()]));
         let e = errors(r#"{"username": 5, "password": "x"}"#);
-        assert_eq!(
-            (e[0].kind.as_str(), e[0].loc.clone()),
-            ("string_type", vec!["body".into(), "username".into()])
-        );
+        assert_eq!((e[0].kind.as_str(), e[0].loc.clone()), ("string_type", vec!["body".into(), "username".into()]));
         let e = errors("[1]");
         assert_eq!(e[0].kind, "model_attributes_type");
     }

@@ -21,7 +21,5 @@ pub fn router() -> Router<AppState> {
     ))]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     db::ping(&state.pool).await?;
-    Ok(Json(Health {
-        status: "ok".into(),
-    }))
+    Ok(Json(Health { status: "ok".into() }))
 }

@@ -16,13 +16,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/users",
-            get(read_me)
-                .post(sign_up)
-                .patch(update_me)
-                .delete(delete_me),
-        )
+        .route("/users", get(read_me).post(sign_up).patch(update_me).delete(delete_me))
         .route("/users/admin", get(list_users))
 }
 
@@ -92,9 +86,7 @@ async fn update_me(
         ..Changes::default()
     };
     // The user may have been deleted since the token was checked.
-    let updated = users::update(&state.pool, user.id, &changes)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
+    let updated = users::update(&state.pool, user.id, &changes).await?.ok_or(ApiError::InvalidToken)?;
     Ok(Json(updated.to_out()))
 }
 
@@ -106,10 +98,7 @@ async fn update_me(
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-async fn delete_me(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-) -> Result<StatusCode, ApiError> {
+async fn delete_me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<StatusCode, ApiError> {
     users::delete(&state.pool, user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -144,8 +133,7 @@ async fn list_users(
     AdminUser(_admin): AdminUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<UserOut>>, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     let param = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, FieldError> {
         let loc = || vec![LocPart::from("query"), LocPart::from(name)];
         let Some((_, raw)) = pairs.iter().find(|(k, _)| k == name) else {
@@ -174,16 +162,11 @@ async fn list_users(
         }
         Ok(value)
     };
-    let (limit, offset) = (
-        param("limit", 100, 1, MAX_PAGE),
-        param("offset", 0, 0, i64::from(i32::MAX)),
-    );
+    let (limit, offset) = (param("limit", 100, 1, MAX_PAGE), param("offset", 0, 0, i64::from(i32::MAX)));
     let (limit, offset) = match (limit, offset) {
         (Ok(limit), Ok(offset)) => (limit, offset),
         (limit, offset) => {
-            return Err(ApiError::Validation(
-                limit.err().into_iter().chain(offset.err()).collect(),
-            ));
+            return Err(ApiError::Validation(limit.err().into_iter().chain(offset.err()).collect()));
         }
     };
     let page = users::list(&state.pool, limit, offset).await?;

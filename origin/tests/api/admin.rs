@@ -12,24 +12,10 @@ async fn an_admin_lists_users_by_id_one_page_at_a_time() {
     }
     let (status, all) = status_json(app.get("/users/admin", Some(&admin.access)).await).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = all.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["root", "a", "b", "c"]);
-    let (_, page) = status_json(
-        app.get("/users/admin?limit=2&offset=1", Some(&admin.access))
-            .await,
-    )
-    .await;
-    let names: Vec<&str> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let (_, page) = status_json(app.get("/users/admin?limit=2&offset=1", Some(&admin.access)).await).await;
+    let names: Vec<&str> = page.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["a", "b"]);
 }
 
@@ -37,17 +23,10 @@ async fn an_admin_lists_users_by_id_one_page_at_a_time() {
 async fn the_user_list_refuses_out_of_range_or_unparsable_pages() {
     let app = spawn_app().await;
     let admin = app.admin("root").await;
-    for (query, field) in [
-        ("limit=0", "limit"),
-        ("limit=1001", "limit"),
-        ("limit=abc", "limit"),
-        ("offset=-1", "offset"),
-    ] {
-        let (status, body) = status_json(
-            app.get(&format!("/users/admin?{query}"), Some(&admin.access))
-                .await,
-        )
-        .await;
+    for (query, field) in
+        [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset")]
+    {
+        let (status, body) = status_json(app.get(&format!("/users/admin?{query}"), Some(&admin.access)).await).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(body["detail"][0]["loc"], json!(["query", field]), "{query}");
     }
@@ -61,10 +40,7 @@ async fn a_user_is_forbidden_the_admin_list() {
         status_json(app.get("/users/admin", Some(&user.access)).await).await,
         (StatusCode::FORBIDDEN, detail("Not enough permissions"))
     );
-    assert_eq!(
-        app.get("/users/admin", None).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/users/admin", None).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -72,10 +48,7 @@ async fn a_demoted_admin_is_forbidden_at_once_despite_the_role_in_the_token() {
     let app = spawn_app().await;
     let admin = app.admin("root").await;
     app.sql("UPDATE users SET role = 'user'").await;
-    assert_eq!(
-        app.get("/users/admin", Some(&admin.access)).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(app.get("/users/admin", Some(&admin.access)).await.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -88,27 +61,15 @@ async fn create_admin_creates_a_user_or_promotes_an_existing_one() {
         _ => None,
     })
     .unwrap();
-    let created = origin::admin::create_admin(&config, "boss", None, "an-admin-passphrase-42")
-        .await
-        .unwrap();
-    assert_eq!(
-        (created.role, created.email.as_str()),
-        (shared::domain::Role::Admin, "boss@example.com")
-    );
+    let created = origin::admin::create_admin(&config, "boss", None, "an-admin-passphrase-42").await.unwrap();
+    assert_eq!((created.role, created.email.as_str()), (shared::domain::Role::Admin, "boss@example.com"));
     let boss = app.tokens("boss", "an-admin-passphrase-42").await;
-    assert_eq!(
-        app.get("/users/admin", Some(&boss.access)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/users/admin", Some(&boss.access)).await.status(), StatusCode::OK);
 
     app.sign_up("user").await;
-    let promoted = origin::admin::create_admin(&config, "user", None, PASSWORD)
-        .await
-        .unwrap();
+    let promoted = origin::admin::create_admin(&config, "user", None, PASSWORD).await.unwrap();
     assert_eq!(promoted.role, shared::domain::Role::Admin);
     assert_eq!(promoted.email, "user@test.com");
-    let weak = origin::admin::create_admin(&config, "boss2", None, "123456")
-        .await
-        .unwrap_err();
+    let weak = origin::admin::create_admin(&config, "boss2", None, "123456").await.unwrap_err();
     assert!(weak.contains("password"), "{weak}");
 }

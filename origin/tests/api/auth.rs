@@ -21,17 +21,10 @@ async fn login_returns_a_bearer_pair_that_is_never_cached() {
 async fn token_accepts_json_and_the_oauth2_password_form() {
     let app = spawn_app().await;
     app.sign_up("user").await;
-    let json = app
-        .post_json(
-            "/auth/token",
-            &json!({"username": "user", "password": PASSWORD}),
-        )
-        .await;
+    let json = app.post_json("/auth/token", &json!({"username": "user", "password": PASSWORD})).await;
     assert_eq!(json.status(), StatusCode::OK);
     let form = format!("grant_type=password&username=user&password={PASSWORD}&scope=");
-    let form = app
-        .post_raw("/auth/token", "application/x-www-form-urlencoded", form)
-        .await;
+    let form = app.post_raw("/auth/token", "application/x-www-form-urlencoded", form).await;
     assert_eq!(form.status(), StatusCode::OK);
     assert_eq!(form.headers()["cache-control"], "no-store");
 }
@@ -49,26 +42,12 @@ async fn token_refuses_another_grant_type_and_other_media_types() {
     let (status, body) = status_json(form).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "grant_type"]));
-    let missing = app
-        .post_raw(
-            "/auth/token",
-            "application/x-www-form-urlencoded",
-            "username=a",
-        )
-        .await;
+    let missing = app.post_raw("/auth/token", "application/x-www-form-urlencoded", "username=a").await;
     let (status, body) = status_json(missing).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["type"], "missing");
-    let xml = app
-        .post_raw("/auth/token", "application/xml", "<login/>")
-        .await;
-    assert_eq!(
-        status_json(xml).await,
-        (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            detail("Unsupported media type")
-        )
-    );
+    let xml = app.post_raw("/auth/token", "application/xml", "<login/>").await;
+    assert_eq!(status_json(xml).await, (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail("Unsupported media type")));
 }
 
 #[tokio::test]
@@ -81,21 +60,11 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer_for_the_same_w
     let unknown = app.login("nobody", "not-the-password-at-all").await;
     let after_unknown = app.hasher.count();
     assert_eq!(after_wrong - before, 1, "a wrong password costs one hash");
-    assert_eq!(
-        after_unknown - after_wrong,
-        1,
-        "an unknown user costs one hash too"
-    );
+    assert_eq!(after_unknown - after_wrong, 1, "an unknown user costs one hash too");
     let challenge = |r: &reqwest::Response| r.headers()["www-authenticate"].clone();
     assert_eq!(challenge(&wrong), challenge(&unknown));
     let wrong = status_json(wrong).await;
-    assert_eq!(
-        wrong,
-        (
-            StatusCode::UNAUTHORIZED,
-            detail("Incorrect username or password")
-        )
-    );
+    assert_eq!(wrong, (StatusCode::UNAUTHORIZED, detail("Incorrect username or password")));
     assert_eq!(status_json(unknown).await, wrong);
 }
 
@@ -116,10 +85,7 @@ async fn an_inactive_user_cannot_log_in_but_learns_it_only_with_the_right_passwo
         status_json(app.login("user", PASSWORD).await).await,
         (StatusCode::BAD_REQUEST, detail("Inactive user"))
     );
-    assert_eq!(
-        app.login("user", "a-wrong-password-here").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.login("user", "a-wrong-password-here").await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -128,44 +94,24 @@ async fn a_login_with_an_older_hash_replaces_it_with_the_current_cost() {
     let before = app.user("user").await;
     // The same database, after PBKDF2_ITERATIONS was raised.
     let raised = app.beside(&[("PBKDF2_ITERATIONS", "2000")]).await;
-    assert_eq!(
-        app.password_hash("user").await.split('$').nth(2),
-        Some("i=1000,l=32")
-    );
-    assert_eq!(
-        raised.login("user", PASSWORD).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.password_hash("user").await.split('$').nth(2),
-        Some("i=2000,l=32")
-    );
+    assert_eq!(app.password_hash("user").await.split('$').nth(2), Some("i=1000,l=32"));
+    assert_eq!(raised.login("user", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(app.password_hash("user").await.split('$').nth(2), Some("i=2000,l=32"));
     // The password is the same, so the tokens issued before stay valid.
-    assert_eq!(
-        raised.get("/users", Some(&before.access)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        raised.login("user", PASSWORD).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(raised.get("/users", Some(&before.access)).await.status(), StatusCode::OK);
+    assert_eq!(raised.login("user", PASSWORD).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn refresh_gives_a_new_pair_in_the_same_session() {
     let app = spawn_app().await;
     let tokens = app.user("user").await;
-    let response = app
-        .post_json("/auth/refresh", &json!({"refresh_token": tokens.refresh}))
-        .await;
+    let response = app.post_json("/auth/refresh", &json!({"refresh_token": tokens.refresh})).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let (status, body) = status_json(response).await;
     assert_eq!(status, StatusCode::OK);
     let access = body["access_token"].as_str().unwrap();
-    assert_eq!(
-        app.get("/users", Some(access)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/users", Some(access)).await.status(), StatusCode::OK);
     assert_eq!(claim(access, "sid"), claim(&tokens.access, "sid"));
 }
 
@@ -173,19 +119,11 @@ async fn refresh_gives_a_new_pair_in_the_same_session() {
 async fn an_access_token_is_never_a_refresh_token_nor_the_reverse() {
     let app = spawn_app().await;
     let tokens = app.user("user").await;
-    let refresh_with_access = app
-        .post_json("/auth/refresh", &json!({"refresh_token": tokens.access}))
-        .await;
-    assert_eq!(
-        refresh_with_access.headers()["www-authenticate"],
-        r#"Bearer error="invalid_token""#
-    );
+    let refresh_with_access = app.post_json("/auth/refresh", &json!({"refresh_token": tokens.access})).await;
+    assert_eq!(refresh_with_access.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
     assert_eq!(
         status_json(refresh_with_access).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            detail("Could not validate credentials")
-        )
+        (StatusCode::UNAUTHORIZED, detail("Could not validate credentials"))
     );
     let me_with_refresh = app.get("/users", Some(&tokens.refresh)).await;
     assert_eq!(me_with_refresh.status(), StatusCode::UNAUTHORIZED);
@@ -194,9 +132,7 @@ async fn an_access_token_is_never_a_refresh_token_nor_the_reverse() {
 #[tokio::test]
 async fn refresh_refuses_garbage_and_missing_fields() {
     let app = spawn_app().await;
-    let garbage = app
-        .post_json("/auth/refresh", &json!({"refresh_token": "not.a.token"}))
-        .await;
+    let garbage = app.post_json("/auth/refresh", &json!({"refresh_token": "not.a.token"})).await;
     assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);
     let (status, body) = status_json(app.post_json("/auth/refresh", &json!({})).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -207,8 +143,6 @@ async fn refresh_refuses_garbage_and_missing_fields() {
 pub fn claim(token: &str, name: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
     serde_json::from_slice::<Value>(&bytes).unwrap()[name].clone()
 }

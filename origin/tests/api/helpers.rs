@@ -45,9 +45,7 @@ fn server_url() -> String {
 
 /// `postgres://user@host:port/db?x` with the database name replaced.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -60,9 +58,8 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 async fn admin_client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to DATABASE_URL");
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to DATABASE_URL");
     tokio::spawn(connection);
     client
 }
@@ -76,11 +73,7 @@ impl TestDatabase {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .expect("create database");
-        Self {
-            url: with_database(&server_url, &name),
-            name,
-            server_url,
-        }
+        Self { url: with_database(&server_url, &name), name, server_url }
     }
 }
 
@@ -89,15 +82,10 @@ impl Drop for TestDatabase {
         let (server_url, name) = (self.server_url.clone(), self.name.clone());
         // Drop runs inside the test's runtime, which cannot block: use a thread of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async {
                 let client = admin_client(&server_url).await;
-                let _ = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
+                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
             });
         })
         .join();
@@ -116,11 +104,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 }
 
 /// The app on `database`, reaching it at `url` (which may go through a proxy).
-pub async fn spawn_on(
-    database: Option<TestDatabase>,
-    url: String,
-    vars: &[(&str, &str)],
-) -> TestApp {
+pub async fn spawn_on(database: Option<TestDatabase>, url: String, vars: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = [
         ("DATABASE_URL", url.as_str()),
         ("JWT_SECRET", SECRET),
@@ -134,28 +118,14 @@ pub async fn spawn_on(
     .collect();
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
-    let hasher = Arc::new(CountingHasher::new(Pbkdf2Hasher {
-        policy: config.hash_policy,
-    }));
+    let hasher = Arc::new(CountingHasher::new(Pbkdf2Hasher { policy: config.hash_policy }));
     let clock = Arc::new(ManualClock::starting_now());
-    let overrides = Overrides {
-        hasher: Some(hasher.clone()),
-        clock: Some(clock.clone()),
-    };
-    let app = Application::build(&config, overrides)
-        .await
-        .expect("build the app");
+    let overrides = Overrides { hasher: Some(hasher.clone()), clock: Some(clock.clone()) };
+    let app = Application::build(&config, overrides).await.expect("build the app");
     let url = format!("http://{}", app.local_addr());
     let pool = app.state.pool.clone();
     tokio::spawn(app.serve(std::future::pending()));
-    TestApp {
-        url,
-        client: reqwest::Client::new(),
-        hasher,
-        clock,
-        pool,
-        database,
-    }
+    TestApp { url, client: reqwest::Client::new(), hasher, clock, pool, database }
 }
 
 pub struct Tokens {
@@ -171,42 +141,21 @@ impl TestApp {
 
     /// A second app on this app's database, with other settings.
     pub async fn beside(&self, vars: &[(&str, &str)]) -> TestApp {
-        let url = self
-            .database
-            .as_ref()
-            .expect("an app that owns its database")
-            .url
-            .clone();
+        let url = self.database.as_ref().expect("an app that owns its database").url.clone();
         spawn_on(None, url, vars).await
     }
 
     pub async fn password_hash(&self, username: &str) -> String {
         let client = self.pool.get().await.expect("connection");
-        let row = client
-            .query_one(
-                "SELECT password FROM users WHERE username = $1",
-                &[&username],
-            )
-            .await
-            .expect("user");
+        let row = client.query_one("SELECT password FROM users WHERE username = $1", &[&username]).await.expect("user");
         row.get(0)
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(format!("{}{path}", self.url)).json(body).send().await.expect("request")
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> Response {
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
         self.client
             .post(format!("{}{path}", self.url))
             .header("content-type", content_type)
@@ -225,22 +174,11 @@ impl TestApp {
     }
 
     pub async fn patch_me(&self, token: &str, body: &Value) -> Response {
-        self.client
-            .patch(format!("{}/users", self.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.patch(format!("{}/users", self.url)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn delete_me(&self, token: &str) -> Response {
-        self.client
-            .delete(format!("{}/users", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.delete(format!("{}/users", self.url)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn sign_up(&self, username: &str) -> Response {
@@ -258,11 +196,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post_json(
-            "/auth/login",
-            &json!({"username": username, "password": password}),
-        )
-        .await
+        self.post_json("/auth/login", &json!({"username": username, "password": password})).await
     }
 
     /// Signs `username` up and logs in.
@@ -276,35 +210,20 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.expect("json");
         Tokens {
-            access: body["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned(),
-            refresh: body["refresh_token"]
-                .as_str()
-                .expect("refresh_token")
-                .to_owned(),
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
         }
     }
 
     /// Signs `username` up, makes it an admin in the database, and logs in.
     pub async fn admin(&self, username: &str) -> Tokens {
         assert_eq!(self.sign_up(username).await.status(), StatusCode::CREATED);
-        self.sql(&format!(
-            "UPDATE users SET role = 'admin' WHERE username = '{username}'"
-        ))
-        .await;
+        self.sql(&format!("UPDATE users SET role = 'admin' WHERE username = '{username}'")).await;
         self.tokens(username, PASSWORD).await
     }
 
     pub async fn sql(&self, statement: &str) {
-        self.pool
-            .get()
-            .await
-            .expect("connection")
-            .batch_execute(statement)
-            .await
-            .expect("sql");
+        self.pool.get().await.expect("connection").batch_execute(statement).await.expect("sql");
     }
 }
 
@@ -312,8 +231,7 @@ impl TestApp {
 pub async fn status_json(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.expect("body");
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
 }
 
@@ -350,11 +268,7 @@ impl TcpProxy {
                 accept_connections.lock().await.push(task.abort_handle());
             }
         });
-        Self {
-            addr,
-            open,
-            connections,
-        }
+        Self { addr, open, connections }
     }
 
     /// Refuses new connections and breaks the open ones.
@@ -376,12 +290,7 @@ pub fn through(url: &str, addr: SocketAddr) -> String {
     let rest = &url[scheme_end..];
     let host_start = rest.find('@').map_or(0, |i| i + 1);
     let host_end = rest.find('/').unwrap_or(rest.len());
-    format!(
-        "{}{}{addr}{}",
-        &url[..scheme_end],
-        &rest[..host_start],
-        &rest[host_end..]
-    )
+    format!("{}{}{addr}{}", &url[..scheme_end], &rest[..host_start], &rest[host_end..])
 }
 
 /// `host:port` of a `postgres://` URL.
@@ -391,9 +300,5 @@ pub fn host_port(url: &str) -> String {
     let host_start = rest.find('@').map_or(0, |i| i + 1);
     let host_end = rest.find('/').unwrap_or(rest.len());
     let host = &rest[host_start..host_end];
-    if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    }
+    if host.contains(':') { host.to_owned() } else { format!("{host}:5432") }
 }

@@ -1,9 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{
-    PASSWORD, TcpProxy, TestDatabase, detail, host_port, spawn_on, status_json, through,
-};
+use crate::helpers::{PASSWORD, TcpProxy, TestDatabase, detail, host_port, spawn_on, status_json, through};
 
 #[tokio::test]
 async fn with_the_database_cut_requests_get_503_and_the_service_recovers_without_a_restart() {
@@ -16,31 +14,19 @@ async fn with_the_database_cut_requests_get_503_and_the_service_recovers_without
     proxy.cut().await;
     let health = app.get("/", None).await;
     assert_eq!(health.headers()["retry-after"], "5");
-    assert_eq!(
-        status_json(health).await,
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            detail("Service temporarily unavailable")
-        )
-    );
-    assert_eq!(
-        app.get("/users", Some(&tokens.access)).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert_eq!(
-        app.login("user", PASSWORD).await.status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_eq!(status_json(health).await, (StatusCode::SERVICE_UNAVAILABLE, detail("Service temporarily unavailable")));
+    assert_eq!(app.get("/users", Some(&tokens.access)).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.login("user", PASSWORD).await.status(), StatusCode::SERVICE_UNAVAILABLE);
     let sign_up = app
-        .post_json("/users", &json!({"username": "u2", "password": PASSWORD, "email": "u2@test.com", "first_name": "", "last_name": ""}))
+        .post_json(
+            "/users",
+            &json!({"username": "u2", "password": PASSWORD, "email": "u2@test.com", "first_name": "", "last_name": ""}),
+        )
         .await;
     assert_eq!(sign_up.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     proxy.restore();
     assert_eq!(app.get("/", None).await.status(), StatusCode::OK);
-    assert_eq!(
-        app.get("/users", Some(&tokens.access)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/users", Some(&tokens.access)).await.status(), StatusCode::OK);
     assert_eq!(app.login("user", PASSWORD).await.status(), StatusCode::OK);
 }
