@@ -34,6 +34,9 @@ pub struct Config {
     pub db_timeout: Duration,
     /// `LOG_FORMAT`: `json` or `pretty` (default).
     pub json_logs: bool,
+    /// `EDGE_SERVICE_TOKEN`: the credentials the edge presents on the internal API; two
+    /// (comma-separated) while one is rotated. None: the internal API answers 404 to everyone.
+    pub service_tokens: Vec<String>,
 }
 
 impl Config {
@@ -81,7 +84,26 @@ impl Config {
                 return Err(ConfigError(format!("LOG_FORMAT={other}: use json or pretty")));
             }
         };
-        Ok(Self { database_url, addr, tokens, hash_policy, password_policy, pool_size, db_timeout, json_logs })
+        let service_tokens: Vec<String> = get("EDGE_SERVICE_TOKEN")
+            .map(|raw| raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if service_tokens.len() > 2 {
+            return Err(ConfigError("EDGE_SERVICE_TOKEN holds at most two tokens (the current and the next)".into()));
+        }
+        if service_tokens.iter().any(|t| t.len() < 32 || t.starts_with("change-me")) {
+            return Err(ConfigError("EDGE_SERVICE_TOKEN must be a random value of at least 32 bytes".into()));
+        }
+        Ok(Self {
+            database_url,
+            addr,
+            tokens,
+            hash_policy,
+            password_policy,
+            pool_size,
+            db_timeout,
+            json_logs,
+            service_tokens,
+        })
     }
 }
 

@@ -47,6 +47,7 @@ impl Application {
             hash_policy: config.hash_policy,
             password_policy: config.password_policy,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            service_tokens: config.service_tokens.clone().into(),
         };
         let listener =
             TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
@@ -59,7 +60,8 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -18,4 +18,6 @@ pub struct AppState {
     pub hash_policy: HashPolicy,
     pub password_policy: PasswordPolicy,
     pub clock: Arc<dyn Clock>,
+    /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.
+    pub service_tokens: Arc<[String]>,
 }

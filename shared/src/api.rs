@@ -178,6 +178,17 @@ impl UserUpdate {
     }
 }
 
+/// The origin's answer to the edge after a password or refresh-token check (internal API): whom
+/// to issue a pair for, and in which session. The edge signs; the hash never leaves the origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub ver: i64,
+    pub sid: String,
+}
+
 /// `GET /`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -295,6 +295,10 @@ impl TokenService {
         let (Some(iat), Some(exp), Some(_nbf)) = (claims.issued_at, claims.expires_at, claims.invalid_before) else {
             return Err(invalid("missing time claims"));
         };
+        // RFC 7519 4.1.4: valid only *before* exp (plus the leeway); jwt-simple's bound is inclusive.
+        if now >= exp.as_secs() + LEEWAY_SECS {
+            return Err(invalid("expired"));
+        }
         // Checked here rather than through jwt-simple's HashSet options: no allocation per token.
         if claims.issuer.as_deref() != Some(self.settings.issuer.as_str()) {
             return Err(invalid("issuer"));

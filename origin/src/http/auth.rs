@@ -13,7 +13,7 @@ use shared::token::TokenService;
 
 use super::error::ApiError;
 use super::extract::{JsonBody, authorize, body_bytes, parse_json};
-use crate::db::users;
+use crate::db::users::{self, User};
 use crate::hasher::off_executor;
 use crate::state::AppState;
 
@@ -54,16 +54,22 @@ pub struct TokenForm {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 async fn token(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let login = login_from(request, &state).await?;
+    let user = check_password(&state, login).await?;
+    Ok(issue(&state, &user, &TokenService::new_session_id()))
+}
+
+/// The credentials of `/auth/token`: JSON, or the OAuth2 password form.
+pub(super) async fn login_from(request: Request, state: &AppState) -> Result<LoginRequest, ApiError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let body = body_bytes(request, &state).await?;
-    let login = match media.as_str() {
-        "application/x-www-form-urlencoded" => parse_form(&body)?,
-        "" | "application/json" => parse_json(&body)?,
-        m if m.ends_with("+json") => parse_json(&body)?,
-        _ => return Err(ApiError::UnsupportedMediaType),
-    };
-    authenticate(&state, login).await
+    let body = body_bytes(request, state).await?;
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => parse_form(&body),
+        "" | "application/json" => parse_json(&body),
+        m if m.ends_with("+json") => parse_json(&body),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
 }
 
 fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
@@ -97,12 +103,13 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<LoginRequest>) -> Result<Response, ApiError> {
-    authenticate(&state, login).await
+    let user = check_password(&state, login).await?;
+    Ok(issue(&state, &user, &TokenService::new_session_id()))
 }
 
-/// Checks the password and starts a session. An unknown user costs one hash, as a wrong
-/// password does, and gets the same answer; a hash under a weaker policy is replaced.
-async fn authenticate(state: &AppState, login: LoginRequest) -> Result<Response, ApiError> {
+/// The user whose password this is. An unknown user costs one hash, as a wrong password does,
+/// and gets the same answer; a hash under a weaker policy is replaced.
+pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Result<User, ApiError> {
     let credentials = login.parse()?;
     let stored = users::credentials(&state.pool, &credentials.username).await?;
     let hasher = state.hasher.clone();
@@ -126,8 +133,7 @@ async fn authenticate(state: &AppState, login: LoginRequest) -> Result<Response,
     if let Some(hash) = stronger_hash {
         users::rehash(&state.pool, user.id, &hash).await?;
     }
-    let pair = state.tokens.issue_pair(&user.subject(), &TokenService::new_session_id(), state.clock.now());
-    Ok(token_response(pair))
+    Ok(user)
 }
 
 /// A new pair for a valid refresh token, in the same session.
@@ -145,7 +151,11 @@ async fn refresh(
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     let (user, verified) = authorize(&state, &body.refresh_token, TokenKind::Refresh).await?;
-    Ok(token_response(state.tokens.issue_pair(&user.subject(), &verified.sid, state.clock.now())))
+    Ok(issue(&state, &user, &verified.sid))
+}
+
+fn issue(state: &AppState, user: &User, sid: &str) -> Response {
+    token_response(state.tokens.issue_pair(&user.subject(), sid, state.clock.now()))
 }
 
 /// Tokens must never be cached (RFC 6749 5.1).

@@ -6,6 +6,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod internal;
 mod users;
 
 use axum::Router;
@@ -32,8 +33,10 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(docs::router())
+        .merge(internal::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), internal::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod helpers;
+mod internal;
 mod outage;
 mod robustness;
 mod users;

@@ -1,0 +1,79 @@
+//! The internal API, under `/internal/v1/`, for the edge only. The edge checks tokens and signs
+//! them; the origin checks what only the database knows (passwords, users, sessions) and answers
+//! with a [`Grant`]. Callers without the service credential get 404, as for a path that does not
+//! exist, and the client address they claim is ignored.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use shared::api::{Grant, RefreshRequest};
+use shared::domain::TokenKind;
+use shared::token::TokenService;
+use subtle::ConstantTimeEq;
+
+use super::auth::{check_password, login_from};
+use super::error::ApiError;
+use super::extract::{JsonBody, authorize};
+use crate::db::users::User;
+use crate::state::AppState;
+
+/// The header that carries the service credential.
+pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-edge-token");
+/// The client's address as the edge saw it; trusted only beside a valid credential.
+pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-edge-client-ip");
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/internal/v1/auth/token", post(token)).route("/internal/v1/auth/refresh", post(refresh))
+}
+
+/// The address a request comes from: the edge's word for it when the edge called, else the peer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+/// Runs before routing: decides whether the caller is the edge, answers 404 on `/internal/` when it
+/// is not, and records the client's address.
+pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let from_edge = request.headers().get(&SERVICE_TOKEN).is_some_and(|presented| {
+        state.service_tokens.iter().any(|t| bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
+    });
+    if !from_edge && request.uri().path().starts_with("/internal/") {
+        return ApiError::NotFound.into_response();
+    }
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let claimed = request.headers().get(&CLIENT_IP).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let client = if from_edge { claimed.or(peer) } else { peer };
+    request.extensions_mut().insert(ClientIp(client));
+    next.run(request).await
+}
+
+fn grant(user: &User, sid: &str) -> Json<Grant> {
+    Json(Grant {
+        user_id: user.id.0,
+        username: user.username.clone(),
+        role: user.role,
+        ver: user.token_version,
+        sid: sid.into(),
+    })
+}
+
+/// `/auth/token`'s checks, answering with whom to issue a pair for.
+async fn token(State(state): State<AppState>, request: Request) -> Result<Json<Grant>, ApiError> {
+    let login = login_from(request, &state).await?;
+    let user = check_password(&state, login).await?;
+    Ok(grant(&user, &TokenService::new_session_id()))
+}
+
+/// `/auth/refresh`'s checks, answering with whom to issue the next pair for.
+async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> Result<Json<Grant>, ApiError> {
+    let (user, verified) = authorize(&state, &body.refresh_token, TokenKind::Refresh).await?;
+    Ok(grant(&user, &verified.sid))
+}
