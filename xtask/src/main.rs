@@ -1,1 +1,69 @@
-fn main() {}
+//! The project's task runner (`cargo xtask`): one place for how to run and test the project,
+//! in Rust so it needs nothing that a Rust toolchain does not already bring.
+
+#![allow(
+    clippy::std_instead_of_core,
+    reason = "the workspace sets this for shared's no_std core; xtask is a std program"
+)]
+
+mod env_file;
+mod error;
+mod interrupt;
+mod net;
+mod pg;
+mod postgres;
+mod process;
+mod psql;
+mod python;
+mod random;
+mod run;
+mod schemathesis;
+mod summary;
+mod supervisor;
+mod test;
+mod tools;
+mod workspace;
+
+use std::process::ExitCode;
+
+use error::{Error, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  run            build and run the origin in dev mode: writes config/.env on first use, and
+                 starts a private PostgreSQL unless DATABASE_URL is set
+  test [--quick] fmt, clippy, no_std and wasm builds, all tests (against DATABASE_URL or a
+                 private PostgreSQL), the PyJWT vectors and schemathesis;
+                 --quick skips clippy, the target builds and schemathesis";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = interrupt::install().and_then(|()| dispatch(&args));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Interrupted) => ExitCode::from(130),
+        Err(Error::Failed(message)) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[&str]) -> Result<()> {
+    match args {
+        ["run"] => run::run(),
+        ["test"] => test::test(false),
+        ["test", "--quick"] => test::test(true),
+        // Not in the usage: a check that the private cluster starts, answers and goes away.
+        ["pg"] => pg::smoke(false),
+        ["pg", "--wait"] => pg::smoke(true),
+        [] | ["help" | "-h" | "--help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(Error::failed(format!("unknown arguments {args:?}\n{USAGE}"))),
+    }
+}

@@ -1,0 +1,75 @@
+//! `cargo xtask run`: the explicit dev mode. A fresh clone gets a `config/.env` with its own
+//! secret, a database (a private one unless `DATABASE_URL` names one) and a running origin.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::env_file;
+use crate::error::Result;
+use crate::net;
+use crate::postgres::Database;
+use crate::process;
+use crate::supervisor::Supervisor;
+use crate::workspace::{cargo, root};
+
+const DEFAULT_ORIGIN_ADDR: &str = "127.0.0.1:8000";
+/// The origin migrates its database before it listens; a cold start can take a while.
+const STARTUP_LIMIT: Duration = Duration::from_secs(120);
+
+pub fn run() -> Result<()> {
+    let config = load_config()?;
+
+    let database = Database::provide(env_file::lookup(&config, "DATABASE_URL"), "jwt_auth")?;
+    if let Database::Private { .. } = database {
+        eprintln!("xtask: {} (deleted on exit): {}", database.describe(), database.url());
+    }
+
+    eprintln!("xtask: building origin (release; the first build takes a few minutes)");
+    process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
+
+    let origin_addr = env_file::lookup(&config, "ORIGIN_ADDR").unwrap_or_else(|| DEFAULT_ORIGIN_ADDR.to_owned());
+    let probe = net::reachable(&origin_addr)?;
+    // An edge (`wrangler dev`) joins here later; the supervisor stops it before the origin.
+    let mut services = Supervisor::default();
+    let mut origin = child_env(cargo(&["run", "--quiet", "--release", "-p", "origin", "--", "serve"]), &config);
+    origin.env("DATABASE_URL", database.url()).env("ORIGIN_ADDR", &origin_addr);
+    services.spawn("origin", &mut origin)?;
+    services.wait_until("origin", STARTUP_LIMIT, || net::get_status(probe, "/").is_some())?;
+    eprintln!("origin: http://{probe}  docs: http://{probe}/docs");
+    eprintln!("xtask: Ctrl-C stops everything");
+
+    let result = services.wait();
+    // The services go before the database they use.
+    drop(services);
+    drop(database);
+    result
+}
+
+/// `config/.env`, written from the example on first use.
+fn load_config() -> Result<BTreeMap<String, String>> {
+    let config_dir = root().join("config");
+    let target = config_dir.join(".env");
+    let example = config_dir.join(".env.example");
+    if !target.exists() && example.exists() {
+        let generated = env_file::create_from_example(&target, &example)?.unwrap_or_default();
+        let secrets = if generated.is_empty() {
+            String::new()
+        } else {
+            format!(", with a freshly generated {}", generated.join(" and "))
+        };
+        eprintln!("xtask: wrote config/.env from config/.env.example{secrets}");
+    }
+    if target.exists() {
+        env_file::load(&target)
+    } else {
+        eprintln!("xtask: no config/.env or config/.env.example; using the environment only");
+        Ok(BTreeMap::new())
+    }
+}
+
+/// The file's settings for a child, under whatever the real environment already sets.
+fn child_env(mut command: Command, config: &BTreeMap<String, String>) -> Command {
+    command.envs(env_file::missing_from_env(config));
+    command
+}

@@ -1,0 +1,100 @@
+//! Property-based API tests: schemathesis reads the origin's OpenAPI document and checks that
+//! every operation answers as the document says, on a fresh database of the test server.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::python::Venv;
+use crate::summary::Outcome;
+use crate::supervisor::Supervisor;
+use crate::workspace::{cargo, target_dir};
+use crate::{net, process, psql, random};
+
+/// Pinned: its CLI has changed between releases, and the flags below are this version's.
+const VERSION: &str = "4.32.5";
+/// Per operation: enough to find the usual 500s and schema mismatches within a few minutes.
+const MAX_EXAMPLES: &str = "50";
+/// A hard stop: `--max-examples` bounds the cases, not the clock.
+const TIME_LIMIT: Duration = Duration::from_secs(15 * 60);
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+
+pub fn run(server_url: &str) -> Result<Outcome> {
+    eprintln!("xtask: building origin (release; the first build takes a few minutes)");
+    process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
+    let origin = target_dir().join("release").join("origin");
+    if !supports_serve(&origin)? {
+        return Ok(Outcome::Skipped("origin has no `serve` subcommand yet (per `origin --help`)".to_owned()));
+    }
+    let venv = Venv::ensure()?;
+    venv.ensure_package("schemathesis", VERSION)?;
+
+    let database = ScratchDatabase::create(server_url)?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
+    let mut services = Supervisor::default();
+    let mut serve = Command::new(&origin);
+    serve
+        .arg("serve")
+        .env("ORIGIN_ADDR", addr.to_string())
+        .env("DATABASE_URL", &database.url)
+        .env("JWT_SECRET", random::hex(32)?)
+        // Each fuzzed login and registration hashes; the production cost would only slow the run.
+        .env("PBKDF2_ITERATIONS", "1000");
+    if std::env::var_os("RUST_LOG").is_none() {
+        // Thousands of requests: per-request logs would bury schemathesis's report.
+        serve.env("RUST_LOG", "warn");
+    }
+    services.spawn("origin", &mut serve)?;
+    services.wait_until("origin", STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200))?;
+
+    process::run_within(
+        Command::new(venv.bin("schemathesis")).args([
+            "run",
+            &format!("http://{addr}/openapi.json"),
+            "--checks",
+            "all",
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--request-timeout",
+            "10",
+            // Its example database would otherwise land in the work tree as `.hypothesis/`.
+            "--generation-database",
+            "none",
+        ]),
+        TIME_LIMIT,
+    )?;
+    services.stop_all();
+    Ok(Outcome::Passed(None))
+}
+
+/// `origin --help` lists its subcommands; before `serve` exists there is nothing to test.
+fn supports_serve(origin: &std::path::Path) -> Result<bool> {
+    let output = process::output(Command::new(origin).arg("--help"))?;
+    let help = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    Ok(help.split_whitespace().any(|word| word == "serve"))
+}
+
+/// A database of its own on the test server, dropped afterwards even if the step fails.
+struct ScratchDatabase {
+    server_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    fn create(server_url: &str) -> Result<Self> {
+        let name = format!("schemathesis_{}", random::hex(6)?);
+        psql::create_database(server_url, &name)
+            .map_err(|error| Error::failed(format!("cannot create {name}: {error}")))?;
+        Ok(ScratchDatabase { server_url: server_url.to_owned(), url: psql::with_database(server_url, &name), name })
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Err(error) = psql::drop_database(&self.server_url, &self.name) {
+            eprintln!("xtask: {error}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask test`: every check the project has, in the order that fails fastest.
+
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::postgres::Database;
+use crate::python::Venv;
+use crate::summary::{Outcome, Summary};
+use crate::workspace::{cargo, root};
+use crate::{process, schemathesis, tools};
+
+const PYJWT_VERSION: &str = "2.15.1";
+const PYJWT_SCRIPT: &str = "shared/tests/vectors/check_with_pyjwt.py";
+
+pub fn test(quick: bool) -> Result<()> {
+    let mut summary = Summary::default();
+    let result = steps(&mut summary, quick);
+    summary.print(&result);
+    result
+}
+
+fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
+    summary.run("fmt", || cargo_step(&["fmt", "--all", "--", "--check"]))?;
+
+    let builds: [(&str, &str, &[&str]); 2] = [
+        ("build shared for thumbv7em-none-eabihf (no_std)", "thumbv7em-none-eabihf", &["--no-default-features"]),
+        ("build shared for wasm32-unknown-unknown (jwt)", "wasm32-unknown-unknown", &["--features", "jwt"]),
+    ];
+    if quick {
+        summary.skip("clippy", "--quick");
+        for (name, _, _) in builds {
+            summary.skip(name, "--quick");
+        }
+    } else {
+        summary.run("clippy", || {
+            cargo_step(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"])
+        })?;
+        for (name, target, features) in builds {
+            summary.run(name, || {
+                tools::ensure_rust_target(target)?;
+                let mut args = vec!["build", "-p", "shared", "--target", target];
+                args.extend_from_slice(features);
+                cargo_step(&args)
+            })?;
+        }
+    }
+
+    // Kept up until the last step that needs it; dropping it stops a private cluster.
+    let mut database = None;
+    summary.run("database", || {
+        let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+        let provided = Database::provide(url, "jwt_auth")?;
+        let note = provided.describe();
+        database = Some(provided);
+        Ok(Outcome::Passed(Some(note)))
+    })?;
+    let Some(database) = database else {
+        return Err(Error::failed("no database"));
+    };
+
+    if tools::which("cargo-nextest").is_some() {
+        summary.run("tests (nextest)", || {
+            with_database(cargo(&["nextest", "run", "--workspace", "--all-features"]), &database)
+        })?;
+        // nextest does not run doctests.
+        summary
+            .run("doctests", || with_database(cargo(&["test", "--workspace", "--all-features", "--doc"]), &database))?;
+    } else {
+        summary.run("tests (cargo test)", || {
+            with_database(cargo(&["test", "--workspace", "--all-features"]), &database)
+        })?;
+    }
+
+    summary.run("vectors checked with PyJWT", pyjwt_vectors)?;
+
+    if quick {
+        summary.skip("schemathesis", "--quick");
+    } else {
+        summary.run("schemathesis", || schemathesis::run(database.url()))?;
+    }
+    Ok(())
+}
+
+fn cargo_step(args: &[&str]) -> Result<Outcome> {
+    process::run(&mut cargo(args))?;
+    Ok(Outcome::Passed(None))
+}
+
+/// The one variable the test processes get from xtask: the origin's integration tests create
+/// and drop a database per test on this server.
+fn with_database(mut command: Command, database: &Database) -> Result<Outcome> {
+    process::run(command.env("DATABASE_URL", database.url()))?;
+    Ok(Outcome::Passed(None))
+}
+
+fn pyjwt_vectors() -> Result<Outcome> {
+    let script = root().join(PYJWT_SCRIPT);
+    if !script.exists() {
+        return Ok(Outcome::Skipped(format!("file not present: {PYJWT_SCRIPT}")));
+    }
+    let venv = Venv::ensure()?;
+    venv.ensure_package("pyjwt", PYJWT_VERSION)?;
+    process::run(Command::new(venv.bin("python")).arg(&script).current_dir(root()))?;
+    Ok(Outcome::Passed(None))
+}

@@ -1,0 +1,35 @@
+//! Finding and installing the tools the steps need, each only when it is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::process;
+
+/// The first executable `name` on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
+}
+
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Adds a rustup target unless it is installed. Without rustup (a distribution's Rust) there is
+/// nothing to add, and the build itself says what is missing.
+pub fn ensure_rust_target(target: &str) -> Result<()> {
+    let Some(rustup) = which("rustup") else {
+        return Ok(());
+    };
+    let listed = process::output(Command::new(&rustup).args(["target", "list", "--installed"]))?;
+    if !listed.status.success() {
+        return Err(Error::failed("rustup target list --installed failed"));
+    }
+    if String::from_utf8_lossy(&listed.stdout).lines().any(|line| line.trim() == target) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the Rust target {target}");
+    process::run(Command::new(&rustup).args(["target", "add", target]))
+}
