@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
-use shared::token::{Keyring, TokenService, TokenSettings, check_algorithm};
+use shared::token::TokenService;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +54,7 @@ impl Config {
             ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
         })?;
         let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
-        check_algorithm(&get("JWT_ALG").unwrap_or_else(|| "HS256".into())).map_err(|e| ConfigError(e.0))?;
-        let keys = match get("JWT_KEYS") {
-            Some(spec) => Keyring::from_spec(&spec),
-            None => Keyring::from_secret(&get("JWT_SECRET").unwrap_or_default()),
-        }
-        .map_err(|e| ConfigError(e.0))?;
-        let settings = TokenSettings {
-            issuer: get("JWT_ISSUER").unwrap_or_else(|| TokenSettings::DEFAULT_ISSUER.into()),
-            audience: get("JWT_AUDIENCE").unwrap_or_else(|| TokenSettings::DEFAULT_AUDIENCE.into()),
-            access_ttl_secs: parse_or(&get, "ACCESS_TOKEN_TTL_SECS", TokenSettings::DEFAULT_ACCESS_TTL_SECS)?,
-            refresh_ttl_secs: parse_or(&get, "REFRESH_TOKEN_TTL_SECS", TokenSettings::DEFAULT_REFRESH_TTL_SECS)?,
-        };
-        let tokens = TokenService::new(keys, settings).map_err(|e| ConfigError(e.0))?;
+        let tokens = shared::token::from_lookup(&var).map_err(|e| ConfigError(e.0))?;
         let hash_policy = HashPolicy::new(parse_or(&get, "PBKDF2_ITERATIONS", HashPolicy::DEFAULT_ITERATIONS)?)
             .map_err(|e| ConfigError(e.into()))?;
         let password_policy =

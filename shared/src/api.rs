@@ -10,6 +10,10 @@ use crate::domain::{Email, Invalid, PersonName, Role, Username};
 use crate::error::FieldError;
 use crate::policy::{Password, PasswordPolicy};
 
+/// Bodies of this API are small JSON documents; anything larger is refused with 413 by the origin
+/// and the edge alike.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 /// `POST /auth/login`, and the JSON form of `POST /auth/token`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -216,6 +216,37 @@ struct OurClaims {
     ver: i64,
 }
 
+/// Reads the token configuration by the names every host uses (`JWT_SECRET` or `JWT_KEYS`,
+/// `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`) from
+/// any source of variables: the process environment, a worker's bindings.
+pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<TokenService, KeyConfigError> {
+    let get = |name: &str| var(name).map(|v| v.trim().into()).filter(|v: &String| !v.is_empty());
+    let seconds = |name: &str, default: u64| -> Result<u64, KeyConfigError> {
+        get(name).map_or(Ok(default), |raw| {
+            raw.parse().map_err(|_| KeyConfigError(alloc::format!("{name}={raw} is not a number of seconds")))
+        })
+    };
+    check_algorithm(&get("JWT_ALG").unwrap_or_else(|| ALG.into()))?;
+    let keys = match get("JWT_KEYS") {
+        Some(spec) => Keyring::from_spec(&spec)?,
+        None => Keyring::from_secret(&get("JWT_SECRET").unwrap_or_default())?,
+    };
+    let settings = TokenSettings {
+        issuer: get("JWT_ISSUER").unwrap_or_else(|| TokenSettings::DEFAULT_ISSUER.into()),
+        audience: get("JWT_AUDIENCE").unwrap_or_else(|| TokenSettings::DEFAULT_AUDIENCE.into()),
+        access_ttl_secs: seconds("ACCESS_TOKEN_TTL_SECS", TokenSettings::DEFAULT_ACCESS_TTL_SECS)?,
+        refresh_ttl_secs: seconds("REFRESH_TOKEN_TTL_SECS", TokenSettings::DEFAULT_REFRESH_TTL_SECS)?,
+    };
+    TokenService::new(keys, settings)
+}
+
+/// The token of an `Authorization: Bearer <token>` header value; the scheme is case-insensitive.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Issues and verifies tokens with one keyring and one set of settings.
 #[derive(Debug, Clone)]
 pub struct TokenService {
@@ -235,6 +266,11 @@ impl TokenService {
 
     /// A fresh session id, for a login.
     pub fn new_session_id() -> String {
+        random_id()
+    }
+
+    /// A random id (128 bits, hex), for sessions, token ids and request ids.
+    pub fn random_id() -> String {
         random_id()
     }
 

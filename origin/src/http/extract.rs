@@ -93,10 +93,7 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
 
 /// The bearer token of the request, if it has one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    shared::token::bearer_token(parts.headers.get(AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// The user the access token belongs to, checked against the database: the user still exists,

@@ -12,7 +12,7 @@ use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use shared::api::{Grant, RefreshRequest};
+use shared::api::{Grant, LoginRequest, RefreshRequest};
 use shared::domain::TokenKind;
 use shared::token::TokenService;
 use subtle::ConstantTimeEq;
@@ -29,7 +29,10 @@ pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-edge-token");
 pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-edge-client-ip");
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/internal/v1/auth/token", post(token)).route("/internal/v1/auth/refresh", post(refresh))
+    Router::new()
+        .route("/internal/v1/auth/token", post(token))
+        .route("/internal/v1/auth/login", post(login))
+        .route("/internal/v1/auth/refresh", post(refresh))
 }
 
 /// The address a request comes from: the edge's word for it when the edge called, else the peer.
@@ -65,6 +68,15 @@ fn grant(user: &User, sid: &str) -> Json<Grant> {
 /// `/auth/token`'s checks, answering with whom to issue a pair for.
 async fn token(State(state): State<AppState>, request: Request) -> Result<Json<Grant>, ApiError> {
     let login = login_from(request, &state).await?;
+    let user = check_password(&state, login).await?;
+    Ok(grant(&user, &TokenService::new_session_id()))
+}
+
+/// `/auth/login`'s checks (JSON only, as the public route).
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(login): JsonBody<LoginRequest>,
+) -> Result<Json<Grant>, ApiError> {
     let user = check_password(&state, login).await?;
     Ok(grant(&user, &TokenService::new_session_id()))
 }

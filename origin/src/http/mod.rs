@@ -22,8 +22,7 @@ use error::ApiError;
 
 use crate::state::AppState;
 
-/// Bodies of this API are small JSON documents; anything larger is refused with 413.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+use shared::api::MAX_BODY_BYTES;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -1,0 +1,57 @@
+//! CORS: which browser origins may call the API, answered at the edge (preflights never travel).
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
+};
+use http::{HeaderMap, HeaderValue};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    Any,
+    Origins(Vec<String>),
+}
+
+impl Cors {
+    pub fn parse(spec: &str) -> Self {
+        if spec.trim() == "*" {
+            return Self::Any;
+        }
+        Self::Origins(
+            spec.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect(),
+        )
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Origins(list) => list.iter().any(|o| o == origin),
+        }
+    }
+
+    /// The headers of a response to a request from `origin` (a browser's `Origin` header).
+    pub fn decorate(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+        headers.append(VARY, HeaderValue::from_static("origin"));
+        let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.allows(o))) else {
+            return;
+        };
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-request-id, www-authenticate, retry-after"),
+        );
+    }
+
+    /// The extra headers of a preflight's answer.
+    pub fn preflight(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+        self.decorate(origin, headers);
+        if headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
+            headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"));
+            headers.insert(
+                ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, x-request-id"),
+            );
+            headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The edge's request handling, the same on every host.
+//!
+//! Routes: `GET /` (the edge's health with the origin's), `POST /auth/token|login` (the origin
+//! checks the password, the edge signs), `POST /auth/refresh` (the edge verifies the refresh token
+//! first; a bad one never travels), the `/users` routes (the edge verifies the access token and
+//! the admin role, then forwards). Every other request goes to the origin untouched, so unknown
+//! paths, methods, `/docs` and `/openapi.json` answer exactly as the origin does.
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use shared::api::{Grant, MAX_BODY_BYTES, RefreshRequest};
+use shared::domain::{Role, TokenKind, UserId};
+use shared::token::{Subject, TokenService, VerifiedToken};
+
+use crate::config::EdgeConfig;
+use crate::origin::{OriginClient, OriginError};
+use crate::respond;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-edge-token");
+const CLIENT_IP: HeaderName = HeaderName::from_static("x-edge-client-ip");
+
+/// The request headers the edge reads or forwards: adapters convert only these, so the glue
+/// between host and wasm stays small.
+pub const REQUEST_HEADERS: [&str; 6] =
+    ["authorization", "content-type", "user-agent", "origin", "x-request-id", "access-control-request-method"];
+/// The response headers of the origin that reach the client.
+pub const PASSED_BACK: [&str; 6] =
+    ["content-type", "www-authenticate", "retry-after", "cache-control", "pragma", "location"];
+
+/// A request body that is read only when the edge needs it: a rejected token costs no copy.
+#[allow(async_fn_in_trait)]
+pub trait LazyBody {
+    /// The body, or `Err(())` when it cannot be read or exceeds `limit` bytes.
+    async fn read(self, limit: usize) -> Result<Vec<u8>, ()>;
+}
+
+impl LazyBody for Vec<u8> {
+    async fn read(self, limit: usize) -> Result<Vec<u8>, ()> {
+        if self.len() > limit { Err(()) } else { Ok(self) }
+    }
+}
+
+/// The edge: its configuration and its way to the origin.
+pub struct Edge<O> {
+    config: EdgeConfig,
+    origin: O,
+}
+
+/// What a handler knows of the request besides its body.
+struct Context<'a> {
+    headers: &'a HeaderMap,
+    path_and_query: &'a str,
+    request_id: HeaderValue,
+    client_ip: Option<&'a str>,
+    now: u64,
+}
+
+impl<O: OriginClient> Edge<O> {
+    pub fn new(config: EdgeConfig, origin: O) -> Self {
+        Self { config, origin }
+    }
+
+    /// The origin client back, for tests that inspect what reached it.
+    pub fn into_origin(self) -> O {
+        self.origin
+    }
+
+    /// Answers one request. `client_ip` is the address the host saw; `now` is seconds since the
+    /// epoch, from the host's clock.
+    pub async fn handle<B: LazyBody>(
+        &self,
+        request: Request<B>,
+        client_ip: Option<&str>,
+        now: u64,
+    ) -> Response<Vec<u8>> {
+        let (parts, body) = request.into_parts();
+        let request_id =
+            parts.headers.get(&REQUEST_ID).filter(|id| is_safe_request_id(id)).cloned().unwrap_or_else(|| {
+                HeaderValue::from_str(&TokenService::random_id()).expect("hex is a valid header value")
+            });
+        let browser_origin = parts.headers.get(ORIGIN);
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let context =
+            Context { headers: &parts.headers, path_and_query, request_id: request_id.clone(), client_ip, now };
+
+        let mut response = if parts.method == Method::OPTIONS
+            && parts.headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            let mut preflight = Response::new(Vec::new());
+            *preflight.status_mut() = StatusCode::NO_CONTENT;
+            self.config.cors.preflight(browser_origin, preflight.headers_mut());
+            preflight
+        } else {
+            self.route(&parts.method, parts.uri.path(), &context, body).await
+        };
+        self.config.cors.decorate(browser_origin, response.headers_mut());
+        response.headers_mut().insert(REQUEST_ID, request_id);
+        response
+    }
+
+    async fn route<B: LazyBody>(&self, method: &Method, path: &str, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+        match (method.as_str(), path) {
+            ("GET", "/") => self.health(cx).await,
+            ("POST", "/auth/token" | "/auth/login") => self.login(path, cx, body).await,
+            ("POST", "/auth/refresh") => self.refresh(cx, body).await,
+            ("GET" | "PATCH" | "DELETE", "/users") => self.gated(method, false, cx, body).await,
+            ("GET", "/users/admin") => self.gated(method, true, cx, body).await,
+            _ => self.pass(method, cx, body).await,
+        }
+    }
+
+    /// The edge is up; the origin's health says whether the service is.
+    async fn health(&self, cx: &Context<'_>) -> Response<Vec<u8>> {
+        match self.origin.send(self.origin_request(&Method::GET, "/", cx, Vec::new())).await {
+            Ok(answer) if answer.status() == StatusCode::OK => {
+                respond::json(StatusCode::OK, &serde_json::json!({"status": "ok", "origin": "ok"}))
+            }
+            Ok(answer) => passed_back(answer),
+            Err(err) => origin_failure(&err),
+        }
+    }
+
+    /// The origin checks the password (the hash never leaves it); the edge signs the pair.
+    async fn login<B: LazyBody>(&self, path: &str, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+        let Ok(body) = body.read(MAX_BODY_BYTES).await else {
+            return respond::too_large();
+        };
+        self.grant(&format!("/internal/v1{path}"), cx, body).await
+    }
+
+    /// A refresh token is verified here first: a forged, expired or wrong-kind one is answered
+    /// without travelling. The origin then checks what only it knows (user, version, session).
+    async fn refresh<B: LazyBody>(&self, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+        let Ok(body) = body.read(MAX_BODY_BYTES).await else {
+            return respond::too_large();
+        };
+        // A body that is not `{"refresh_token": "<string>"}` goes on as it is, so the origin
+        // answers it with its own 422.
+        if let Ok(RefreshRequest { refresh_token }) = serde_json::from_slice::<RefreshRequest>(&body)
+            && self.config.tokens.verify(&refresh_token, TokenKind::Refresh, cx.now).is_err()
+        {
+            return respond::invalid_token();
+        }
+        self.grant("/internal/v1/auth/refresh", cx, body).await
+    }
+
+    /// Asks the origin's internal API for a grant and signs the pair it names.
+    async fn grant(&self, internal_path: &str, cx: &Context<'_>, body: Vec<u8>) -> Response<Vec<u8>> {
+        let request = self.origin_request(&Method::POST, internal_path, cx, body);
+        let answer = match self.origin.send(request).await {
+            Ok(answer) => answer,
+            Err(err) => return origin_failure(&err),
+        };
+        if answer.status() != StatusCode::OK {
+            return passed_back(answer);
+        }
+        let Ok(grant) = serde_json::from_slice::<Grant>(answer.body()) else {
+            return respond::origin_unreachable();
+        };
+        let subject =
+            Subject { user_id: UserId(grant.user_id), username: grant.username, role: grant.role, ver: grant.ver };
+        respond::tokens(&self.config.tokens.issue_pair(&subject, &grant.sid, cx.now))
+    }
+
+    /// The `/users` routes: the access token (and for `/users/admin` the admin role) is checked
+    /// here; the origin checks again what only the database knows.
+    async fn gated<B: LazyBody>(&self, method: &Method, admin: bool, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+        let token = match self.access_token(cx) {
+            Ok(token) => token,
+            Err(rejection) => return rejection,
+        };
+        if admin && token.subject.role != Role::Admin {
+            return respond::forbidden();
+        }
+        self.pass(method, cx, body).await
+    }
+
+    fn access_token(&self, cx: &Context<'_>) -> Result<VerifiedToken, Response<Vec<u8>>> {
+        let header = cx.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = header.and_then(shared::token::bearer_token).ok_or_else(respond::not_authenticated)?;
+        self.config.tokens.verify(token, TokenKind::Access, cx.now).map_err(|_| respond::invalid_token())
+    }
+
+    /// Forwards the request to the same path on the origin.
+    async fn pass<B: LazyBody>(&self, method: &Method, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+        // The origin reads no body on these methods: none is copied.
+        let body = if matches!(*method, Method::GET | Method::HEAD) {
+            Vec::new()
+        } else {
+            match body.read(MAX_BODY_BYTES).await {
+                Ok(body) => body,
+                Err(()) => return respond::too_large(),
+            }
+        };
+        match self.origin.send(self.origin_request(method, cx.path_and_query, cx, body)).await {
+            Ok(answer) => passed_back(answer),
+            Err(err) => origin_failure(&err),
+        }
+    }
+
+    fn origin_request(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        cx: &Context<'_>,
+        body: Vec<u8>,
+    ) -> Request<Vec<u8>> {
+        let mut request = Request::new(body);
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = format!("{}{path_and_query}", self.config.origin_url).parse().unwrap_or_default();
+        let headers = request.headers_mut();
+        for name in [AUTHORIZATION, CONTENT_TYPE, USER_AGENT] {
+            if let Some(value) = cx.headers.get(&name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        headers.insert(REQUEST_ID, cx.request_id.clone());
+        // The credential goes on every call, so the origin also trusts the client address of
+        // forwarded public requests (rate limits key on it).
+        if let Ok(token) = HeaderValue::from_str(&self.config.service_token) {
+            headers.insert(SERVICE_TOKEN, token);
+        }
+        if let Some(ip) = cx.client_ip.and_then(|ip| HeaderValue::from_str(ip).ok()) {
+            headers.insert(CLIENT_IP, ip);
+        }
+        request
+    }
+}
+
+/// The origin's answer, with only the headers a client should see.
+fn passed_back(answer: Response<Vec<u8>>) -> Response<Vec<u8>> {
+    let (parts, body) = answer.into_parts();
+    let mut response = Response::new(body);
+    *response.status_mut() = parts.status;
+    for name in PASSED_BACK {
+        for value in parts.headers.get_all(name) {
+            response.headers_mut().append(HeaderName::from_static(name), value.clone());
+        }
+    }
+    response
+}
+
+fn origin_failure(err: &OriginError) -> Response<Vec<u8>> {
+    match err {
+        OriginError::Timeout => respond::origin_timeout(),
+        OriginError::Unreachable(_) => respond::origin_unreachable(),
+    }
+}
+
+/// A client's request id is kept when it is short and plain, else replaced.
+fn is_safe_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}

@@ -1,0 +1,235 @@
+//! The edge core against an origin that records what reaches it.
+
+use edge::{Edge, EdgeConfig, OriginError, RecordingOrigin};
+use http::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+use shared::domain::{Role, TokenKind, UserId};
+use shared::token::{Keyring, Subject, TokenService, TokenSettings};
+
+const SECRET: &str = "edge-core-tests-secret-0123456789abcdef";
+const NOW: u64 = 1_800_000_000;
+
+fn config() -> EdgeConfig {
+    let vars = [
+        ("JWT_SECRET", SECRET),
+        ("ORIGIN_URL", "http://origin.test"),
+        ("EDGE_SERVICE_TOKEN", "edge-service-token-0123456789abcdef"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+    ];
+    EdgeConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())).unwrap()
+}
+
+fn tokens(secret: &str) -> TokenService {
+    TokenService::new(Keyring::from_secret(secret).unwrap(), TokenSettings::default()).unwrap()
+}
+
+fn token(role: Role, kind: TokenKind) -> String {
+    let subject = Subject { user_id: UserId(7), username: "user".into(), role, ver: 3 };
+    tokens(SECRET).issue(&subject, kind, "session-1", NOW)
+}
+
+fn request(method: Method, path: &str, bearer: Option<&str>, body: &str) -> Request<Vec<u8>> {
+    let mut builder = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(token) = bearer {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(body.as_bytes().to_vec()).unwrap()
+}
+
+fn origin_json(status: u16, body: Value) -> Result<Response<Vec<u8>>, OriginError> {
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .unwrap())
+}
+
+fn body(response: &Response<Vec<u8>>) -> Value {
+    serde_json::from_slice(response.body()).unwrap()
+}
+
+async fn handle(origin: RecordingOrigin, request: Request<Vec<u8>>) -> (Response<Vec<u8>>, RecordingOrigin) {
+    let edge = Edge::new(config(), origin);
+    let response = edge.handle(request, Some("203.0.113.9"), NOW).await;
+    (response, edge.into_origin())
+}
+
+#[tokio::test]
+async fn forged_expired_and_wrong_kind_tokens_are_refused_without_reaching_the_origin() {
+    let valid = token(Role::User, TokenKind::Access);
+    let payload = valid.split('.').nth(1).unwrap();
+    let expired = tokens(SECRET).issue(
+        &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0 },
+        TokenKind::Access,
+        "s",
+        NOW - 10_000,
+    );
+    for bad in [
+        format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."),
+        tokens("another-secret-entirely-0123456789abcdef").issue(
+            &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0 },
+            TokenKind::Access,
+            "s",
+            NOW,
+        ),
+        token(Role::User, TokenKind::Refresh),
+        expired,
+        "garbage".into(),
+    ] {
+        let (response, origin) =
+            handle(RecordingOrigin::default(), request(Method::GET, "/users", Some(&bad), "")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+        assert_eq!(body(&response), json!({"detail": "Could not validate credentials"}));
+        assert!(origin.requests.borrow().is_empty(), "{bad} reached the origin");
+    }
+}
+
+#[tokio::test]
+async fn no_token_is_not_authenticated_and_a_user_is_forbidden_the_admin_list_at_the_edge() {
+    let (response, origin) = handle(RecordingOrigin::default(), request(Method::GET, "/users", None, "")).await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::UNAUTHORIZED, json!({"detail": "Not authenticated"}))
+    );
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let user = token(Role::User, TokenKind::Access);
+    let admin_list = request(Method::GET, "/users/admin", Some(&user), "");
+    let (response, origin2) = handle(RecordingOrigin::default(), admin_list).await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::FORBIDDEN, json!({"detail": "Not enough permissions"}))
+    );
+    assert!(origin.requests.borrow().is_empty() && origin2.requests.borrow().is_empty());
+}
+
+#[tokio::test]
+async fn a_valid_token_is_forwarded_with_the_bearer_a_request_id_and_the_credential() {
+    let access = token(Role::Admin, TokenKind::Access);
+    let origin = RecordingOrigin::answering([origin_json(200, json!([]))]);
+    let (response, origin) = handle(origin, request(Method::GET, "/users/admin?limit=5", Some(&access), "")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let requests = origin.requests.borrow();
+    let sent = &requests[0];
+    assert_eq!(sent.uri().to_string(), "http://origin.test/users/admin?limit=5");
+    assert_eq!(sent.headers()["authorization"], format!("Bearer {access}"));
+    assert_eq!(sent.headers()["x-edge-token"], "edge-service-token-0123456789abcdef");
+    assert_eq!(sent.headers()["x-edge-client-ip"], "203.0.113.9");
+    assert_eq!(sent.headers()["x-request-id"], response.headers()["x-request-id"]);
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
+}
+
+#[tokio::test]
+async fn a_login_is_checked_by_the_origin_and_signed_by_the_edge() {
+    let grant = json!({"user_id": 7, "username": "user", "role": "user", "ver": 3, "sid": "s-42"});
+    let origin = RecordingOrigin::answering([origin_json(200, grant)]);
+    let login = request(Method::POST, "/auth/login", None, r#"{"username":"user","password":"pw"}"#);
+    let (response, origin) = handle(origin, login).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let pair = body(&response);
+    assert_eq!((pair["token_type"].as_str(), pair["expires_in"].as_u64()), (Some("bearer"), Some(900)));
+    let access = tokens(SECRET).verify(pair["access_token"].as_str().unwrap(), TokenKind::Access, NOW).unwrap();
+    assert_eq!((access.subject.user_id, access.subject.ver, access.sid.as_str()), (UserId(7), 3, "s-42"));
+    let sent = &origin.requests.borrow()[0];
+    assert_eq!(sent.uri().path(), "/internal/v1/auth/login");
+    assert_eq!(sent.body().as_slice(), br#"{"username":"user","password":"pw"}"#);
+}
+
+#[tokio::test]
+async fn the_origins_refusals_pass_through_unchanged() {
+    let refusal = Response::builder()
+        .status(401)
+        .header("content-type", "application/json")
+        .header("www-authenticate", "Bearer")
+        .header("set-cookie", "internal=1")
+        .body(br#"{"detail":"Incorrect username or password"}"#.to_vec())
+        .unwrap();
+    let login = request(Method::POST, "/auth/token", None, r#"{"username":"user","password":"nope"}"#);
+    let (response, _) = handle(RecordingOrigin::answering([Ok(refusal)]), login).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert!(!response.headers().contains_key("set-cookie"));
+    assert_eq!(body(&response), json!({"detail": "Incorrect username or password"}));
+}
+
+#[tokio::test]
+async fn a_bad_refresh_token_dies_at_the_edge_and_a_malformed_body_goes_to_the_origin() {
+    let access_as_refresh = format!(r#"{{"refresh_token":"{}"}}"#, token(Role::User, TokenKind::Access));
+    let (response, origin) =
+        handle(RecordingOrigin::default(), request(Method::POST, "/auth/refresh", None, &access_as_refresh)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(origin.requests.borrow().is_empty());
+
+    let unprocessable = origin_json(
+        422,
+        json!({"detail": [{"loc": ["body", "refresh_token"], "msg": "Field required", "type": "missing"}]}),
+    );
+    let (response, origin) =
+        handle(RecordingOrigin::answering([unprocessable]), request(Method::POST, "/auth/refresh", None, "{}")).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(origin.requests.borrow()[0].uri().path(), "/internal/v1/auth/refresh");
+}
+
+#[tokio::test]
+async fn an_unreachable_origin_is_502_and_a_slow_one_504() {
+    let user = token(Role::User, TokenKind::Access);
+    let (response, _) = handle(
+        RecordingOrigin::answering([Err(OriginError::Unreachable("refused".into()))]),
+        request(Method::GET, "/users", Some(&user), ""),
+    )
+    .await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::BAD_GATEWAY, json!({"detail": "Upstream service unavailable"}))
+    );
+    let (response, _) =
+        handle(RecordingOrigin::answering([Err(OriginError::Timeout)]), request(Method::GET, "/", None, "")).await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::GATEWAY_TIMEOUT, json!({"detail": "Upstream service timed out"}))
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413_without_reaching_the_origin() {
+    let huge = format!(r#"{{"username":"u","password":"{}"}}"#, "x".repeat(20_000));
+    let (response, origin) =
+        handle(RecordingOrigin::default(), request(Method::POST, "/auth/login", None, &huge)).await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": "Request body too large"}))
+    );
+    assert!(origin.requests.borrow().is_empty());
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_at_the_edge_for_allowed_origins_only() {
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/users")
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let (allowed, origin) = handle(RecordingOrigin::default(), preflight("https://app.example")).await;
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    assert!(allowed.headers()["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+    let (refused, _) = handle(RecordingOrigin::default(), preflight("https://evil.example")).await;
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    assert!(origin.requests.borrow().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_are_the_origins_to_answer() {
+    let (response, origin) = handle(
+        RecordingOrigin::answering([origin_json(405, json!({"detail": "Method Not Allowed"}))]),
+        request(Method::PUT, "/users", Some("not-even-checked"), "{}"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(origin.requests.borrow()[0].method(), Method::PUT);
+}
