@@ -1,0 +1,582 @@
+//! The one list of cases, written once and run in order against every target. Each target runs
+//! the whole scenario with its own users (its variables), so their state never collides.
+//!
+//! Paths, headers and bodies are templates: `{name}` is replaced by the target's variable
+//! `name` (JSON-escaped in a JSON body, percent-encoded in a form); any other brace is literal.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::client::Request;
+use crate::compare::{self, Compare, Schema};
+
+pub const SIGN_UP_PASSWORD: &str = "velvet-otter-signs-14";
+pub const NEW_PASSWORD: &str = "a-brand-new-passphrase-77";
+
+/// One target's variables: its names, and what earlier cases saved from its answers.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// `tag` is unique to this run and this target; every name the scenario creates holds it.
+    pub fn new(tag: &str, admin_user: &str, admin_password: &str) -> Self {
+        let mut vars = Self::default();
+        let user = format!("{tag}.u");
+        vars.set("tag", tag);
+        vars.set("email", &format!("{user}@example.com"));
+        vars.set("user_upper", &user.to_uppercase());
+        vars.set("user", &user);
+        vars.set("password", SIGN_UP_PASSWORD);
+        vars.set("new_password", NEW_PASSWORD);
+        vars.set("admin_user", admin_user);
+        vars.set("admin_password", admin_password);
+        vars
+    }
+
+    /// Sets a variable. A JWT also yields two forgeries of it: `{name}_alg_none` (its header
+    /// replaced by `{"alg":"none","typ":"JWT"}`, signature empty) and `{name}_tampered` (its
+    /// payload claiming the admin role, signature kept).
+    pub fn set(&mut self, name: &str, value: &str) {
+        if compare::is_jwt(value) {
+            let parts: Vec<&str> = value.split('.').collect();
+            let none = compare::encode_json(&serde_json::json!({"alg": "none", "typ": "JWT"}));
+            self.0.insert(format!("{name}_alg_none"), format!("{none}.{}.", parts[1]));
+            if let Some(Value::Object(mut claims)) = compare::decode_json(parts[1]) {
+                claims.insert("role".into(), "admin".into());
+                let payload = compare::encode_json(&Value::Object(claims));
+                self.0.insert(format!("{name}_tampered"), format!("{}.{payload}.{}", parts[0], parts[2]));
+            }
+        }
+        self.0.insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// The template with every `{name}` replaced, each value passed through `escape`.
+    pub fn fill(&self, template: &str, escape: fn(&str) -> String) -> Result<String, String> {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 1..];
+            let name_len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            if name_len > 0 && after[name_len..].starts_with('}') {
+                let name = &after[..name_len];
+                let value = self.get(name).ok_or_else(|| format!("no {{{name}}} (an earlier case failed)"))?;
+                out.push_str(&escape(value));
+                rest = &after[name_len + 1..];
+            } else {
+                out.push('{');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+fn raw(value: &str) -> String {
+    value.to_owned()
+}
+
+fn json_escape(value: &str) -> String {
+    let quoted = Value::String(value.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
+fn form_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    /// A JSON template, sent as `application/json`.
+    Json(&'static str),
+    /// Bytes of a given content type, the template filled in verbatim.
+    Raw {
+        content_type: &'static str,
+        text: &'static str,
+    },
+    /// An `application/x-www-form-urlencoded` template, values percent-encoded.
+    Form(&'static str),
+    /// A valid JSON object of exactly this many bytes.
+    Oversized(usize),
+}
+
+/// One request and what every target must answer to it.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+    /// The status every target must answer.
+    pub status: u16,
+    /// JSON (a template) the body must contain: listed keys, lists element by element.
+    pub expect: Option<&'static str>,
+    /// Header values every target must send.
+    pub expect_headers: Vec<(&'static str, &'static str)>,
+    /// Headers that must be the same on every target (absent counts as a value).
+    pub compared_headers: Vec<&'static str>,
+    pub schema: Schema,
+    pub compare: Compare,
+    /// A case this one must answer exactly as (status, body, compared headers), on each target.
+    pub same_as: Option<&'static str>,
+    /// Variables to save from the body: (name, JSON pointer).
+    pub save: Vec<(&'static str, &'static str)>,
+}
+
+impl Case {
+    fn new(name: &'static str, method: &'static str, path: &'static str) -> Self {
+        Self {
+            name,
+            method,
+            path,
+            headers: Vec::new(),
+            body: Body::None,
+            status: 200,
+            expect: None,
+            expect_headers: Vec::new(),
+            compared_headers: vec!["content-type", "www-authenticate"],
+            schema: Schema::Any,
+            compare: Compare::Auto,
+            same_as: None,
+            save: Vec::new(),
+        }
+    }
+
+    fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    fn json(mut self, template: &'static str) -> Self {
+        self.body = Body::Json(template);
+        self
+    }
+
+    fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn header(mut self, name: &'static str, template: &str) -> Self {
+        self.headers.push((name, template.to_owned()));
+        self
+    }
+
+    /// `Authorization: Bearer {var}`.
+    fn bearer(self, var: &str) -> Self {
+        self.header("authorization", &format!("Bearer {{{var}}}"))
+    }
+
+    fn expect(mut self, template: &'static str) -> Self {
+        self.expect = Some(template);
+        self
+    }
+
+    fn expect_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.expect_headers.push((name, value));
+        self
+    }
+
+    /// Also compare this header across targets.
+    fn compare_header(mut self, name: &'static str) -> Self {
+        self.compared_headers.push(name);
+        self
+    }
+
+    fn schema(mut self, schema: Schema) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    fn compare(mut self, compare: Compare) -> Self {
+        self.compare = compare;
+        self
+    }
+
+    fn same_as(mut self, case: &'static str) -> Self {
+        self.same_as = Some(case);
+        self
+    }
+
+    fn save(mut self, var: &'static str, pointer: &'static str) -> Self {
+        self.save.push((var, pointer));
+        self
+    }
+
+    /// 200 with a token pair, never cached; its tokens saved as the variables `access` and `refresh`.
+    fn pair(mut self, access: &'static str, refresh: &'static str) -> Self {
+        self.status = 200;
+        self.schema = Schema::Pair;
+        self.expect = Some(r#"{"token_type": "bearer"}"#);
+        self.compared_headers.push("cache-control");
+        self.expect_headers.push(("cache-control", "no-store"));
+        self.save(access, "/access_token").save(refresh, "/refresh_token")
+    }
+
+    /// 200 with the user JSON of the scenario's user.
+    fn user(self) -> Self {
+        self.status(200).schema(Schema::User).expect(USER)
+    }
+
+    /// 401 for a missing token (RFC 6750: the challenge names the scheme only).
+    fn not_authenticated(self) -> Self {
+        self.status(401).expect(r#"{"detail": "Not authenticated"}"#).expect_header("www-authenticate", "Bearer")
+    }
+
+    /// 401 for a token that fails any check.
+    fn invalid_token(self) -> Self {
+        self.status(401)
+            .expect(r#"{"detail": "Could not validate credentials"}"#)
+            .expect_header("www-authenticate", r#"Bearer error="invalid_token""#)
+    }
+
+    /// 401 for a failed login.
+    fn bad_credentials(self) -> Self {
+        self.status(401)
+            .expect(r#"{"detail": "Incorrect username or password"}"#)
+            .expect_header("www-authenticate", "Bearer")
+    }
+
+    /// 422 whose errors are, in order, these (partial) ones.
+    fn invalid(self, expect: &'static str) -> Self {
+        self.status(422).expect(expect)
+    }
+
+    /// The request for one target.
+    pub fn request(&self, vars: &Vars) -> Result<Request, String> {
+        let path = vars.fill(self.path, raw)?;
+        let mut headers = Vec::new();
+        for (name, template) in &self.headers {
+            headers.push((name.to_string(), vars.fill(template, raw)?));
+        }
+        let mut content = |content_type: &str, bytes: Vec<u8>| {
+            headers.push(("content-type".to_owned(), content_type.to_owned()));
+            Some(bytes)
+        };
+        let body = match &self.body {
+            Body::None => None,
+            Body::Json(template) => content("application/json", vars.fill(template, json_escape)?.into_bytes()),
+            Body::Raw { content_type, text } => content(content_type, vars.fill(text, raw)?.into_bytes()),
+            Body::Form(template) => {
+                content("application/x-www-form-urlencoded", vars.fill(template, form_escape)?.into_bytes())
+            }
+            Body::Oversized(size) => {
+                let (open, close) = (r#"{"username": ""#, r#""}"#);
+                let filler = "a".repeat(size.saturating_sub(open.len() + close.len()));
+                content("application/json", format!("{open}{filler}{close}").into_bytes())
+            }
+        };
+        Ok(Request { method: self.method, path, headers, body })
+    }
+
+    /// What the body must contain, for one target.
+    pub fn expected_body(&self, vars: &Vars) -> Result<Option<Value>, String> {
+        let Some(template) = self.expect else { return Ok(None) };
+        let text = vars.fill(template, json_escape)?;
+        serde_json::from_str(&text).map(Some).map_err(|e| format!("case {}: bad expected JSON: {e}", self.name))
+    }
+}
+
+fn get(name: &'static str, path: &'static str) -> Case {
+    Case::new(name, "GET", path)
+}
+
+fn post(name: &'static str, path: &'static str) -> Case {
+    Case::new(name, "POST", path)
+}
+
+fn patch(name: &'static str, path: &'static str) -> Case {
+    Case::new(name, "PATCH", path)
+}
+
+/// The scenario's user as sign-up and `GET /users` show it (before the names change).
+const USER: &str = r#"{"username": "{user}", "email": "{email}", "first_name": "fname", "last_name": "lname",
+    "active": true, "role": "user"}"#;
+
+/// A valid sign-up of the scenario's user.
+const SIGN_UP: &str = r#"{"username": "{user}", "password": "{password}", "email": "{email}", "first_name": "fname", "last_name": "lname"}"#;
+
+const LOGIN: &str = r#"{"username": "{user}", "password": "{password}"}"#;
+
+/// Every case, in the order they run on each target.
+pub fn cases() -> Vec<Case> {
+    vec![
+        // Health: the edge reports its origin's health in its own words, so the status only.
+        get("health", "/").compare(Compare::Status),
+        // Sign-up and its refusals.
+        post("sign-up", "/users").json(SIGN_UP).status(201).schema(Schema::User).expect(USER),
+        post("sign-up duplicate username", "/users")
+            .json(
+                r#"{"username": "{user}", "password": "{password}", "email": "{tag}.dup@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .status(409)
+            .expect(r#"{"detail": "Username or email already registered"}"#),
+        post("sign-up duplicate username in other case", "/users")
+            .json(
+                r#"{"username": "{user_upper}", "password": "{password}", "email": "{tag}.dup@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .status(409)
+            .same_as("sign-up duplicate username"),
+        post("sign-up duplicate email", "/users")
+            .json(
+                r#"{"username": "{tag}.dup", "password": "{password}", "email": "{email}",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .status(409)
+            .same_as("sign-up duplicate username"),
+        post("sign-up with the seed's password 123456", "/users")
+            .json(
+                r#"{"username": "{tag}.weak", "password": "123456", "email": "{tag}.weak@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .invalid(r#"{"detail": [{"loc": ["body", "password"], "type": "string_too_short"}]}"#),
+        post("sign-up with a common password", "/users")
+            .json(
+                r#"{"username": "{tag}.weak", "password": "passwordpassword", "email": "{tag}.weak@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .invalid(r#"{"detail": [{"loc": ["body", "password"]}]}"#),
+        post("sign-up missing a field", "/users")
+            .json(r#"{"username": "{tag}.x", "email": "{tag}.x@example.com", "first_name": "f", "last_name": "l"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "password"], "type": "missing"}]}"#),
+        post("sign-up with a wrong type", "/users")
+            .json(
+                r#"{"username": 5, "password": "{password}", "email": "{tag}.x@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .invalid(r#"{"detail": [{"loc": ["body", "username"], "type": "string_type"}]}"#),
+        // The same bytes on every target (no tag), so the error's byte position is the same too.
+        post("sign-up with invalid JSON", "/users")
+            .body(Body::Raw { content_type: "application/json", text: r#"{"username": "someone", "password": }"# })
+            .invalid(r#"{"detail": [{"type": "json_invalid"}]}"#),
+        post("sign-up with a JSON list", "/users")
+            .body(Body::Raw { content_type: "application/json", text: r#"[{"username": "someone"}]"# })
+            .invalid(r#"{"detail": [{"loc": ["body"], "type": "model_attributes_type"}]}"#),
+        post("sign-up with a NUL byte in the username", "/users")
+            .json(
+                r#"{"username": "{tag}\u0000x", "password": "{password}", "email": "{tag}.nul@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .invalid(r#"{"detail": [{"loc": ["body", "username"]}]}"#),
+        post("sign-up with a bidi override in the username", "/users")
+            .json(
+                r#"{"username": "{tag}\u202Egpj.exe", "password": "{password}", "email": "{tag}.bidi@example.com",
+                "first_name": "f", "last_name": "l"}"#,
+            )
+            .invalid(r#"{"detail": [{"loc": ["body", "username"]}]}"#),
+        post("sign-up with a 20 KB body", "/users")
+            .body(Body::Oversized(20 * 1024))
+            .status(413)
+            .expect(r#"{"detail": "Request body too large"}"#),
+        // Logging in.
+        post("login", "/auth/login").json(LOGIN).pair("access", "refresh"),
+        post("login with a wrong password", "/auth/login")
+            .json(r#"{"username": "{user}", "password": "not-the-right-passphrase"}"#)
+            .bad_credentials(),
+        post("login as an unknown user", "/auth/login")
+            .json(r#"{"username": "{tag}.nobody", "password": "not-the-right-passphrase"}"#)
+            .bad_credentials()
+            .same_as("login with a wrong password"),
+        post("login missing the password", "/auth/login")
+            .json(r#"{"username": "{user}"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "password"], "type": "missing"}]}"#),
+        post("token with the OAuth2 password form", "/auth/token")
+            .body(Body::Form("grant_type=password&username={user}&password={password}"))
+            .pair("form_access", "form_refresh"),
+        post("token with JSON", "/auth/token").json(LOGIN).pair("json_access", "json_refresh"),
+        post("token form with a wrong password", "/auth/token")
+            .body(Body::Form("grant_type=password&username={user}&password=not-the-right-passphrase"))
+            .bad_credentials()
+            .same_as("login with a wrong password"),
+        post("token form with grant_type=client_credentials", "/auth/token")
+            .body(Body::Form("grant_type=client_credentials&username={user}&password={password}"))
+            .invalid(r#"{"detail": [{"loc": ["body", "grant_type"]}]}"#),
+        post("token as XML", "/auth/token")
+            .body(Body::Raw {
+                content_type: "application/xml",
+                text: "<login><username>{user}</username><password>{password}</password></login>",
+            })
+            .status(415)
+            .expect(r#"{"detail": "Unsupported media type"}"#),
+        // The current user, and every way of not being one.
+        get("current user", "/users").bearer("access").user(),
+        get("current user without a token", "/users").not_authenticated(),
+        get("current user with a Basic authorization", "/users")
+            .header("authorization", "Basic dXNlcjpwYXNzd29yZA==")
+            .not_authenticated(),
+        get("current user with a garbage token", "/users").header("authorization", "Bearer garbage").invalid_token(),
+        get("current user with a garbage three-part token", "/users")
+            .header("authorization", "Bearer abc.def.ghi")
+            .invalid_token(),
+        get("current user with an alg none token", "/users").bearer("access_alg_none").invalid_token(),
+        get("current user with a tampered payload", "/users").bearer("access_tampered").invalid_token(),
+        get("current user with the refresh token", "/users").bearer("refresh").invalid_token(),
+        // Admin.
+        get("admin list as a user", "/users/admin")
+            .bearer("access")
+            .status(403)
+            .expect(r#"{"detail": "Not enough permissions"}"#),
+        get("admin list without a token", "/users/admin").not_authenticated(),
+        post("admin login", "/auth/login")
+            .json(r#"{"username": "{admin_user}", "password": "{admin_password}"}"#)
+            .pair("admin_access", "admin_refresh"),
+        get("admin list as the admin", "/users/admin")
+            .bearer("admin_access")
+            .schema(Schema::UserList)
+            .compare(Compare::Shape),
+        get("admin list, a page of one", "/users/admin?limit=1&offset=0")
+            .bearer("admin_access")
+            .schema(Schema::UserList)
+            .compare(Compare::Shape),
+        get("admin list with limit=0", "/users/admin?limit=0")
+            .bearer("admin_access")
+            .invalid(r#"{"detail": [{"loc": ["query", "limit"]}]}"#),
+        get("admin list with limit=abc", "/users/admin?limit=abc")
+            .bearer("admin_access")
+            .invalid(r#"{"detail": [{"loc": ["query", "limit"]}]}"#),
+        // Changing the user.
+        patch("change names", "/users")
+            .bearer("access")
+            .json(r#"{"first_name": "Ada", "last_name": "Lovelace"}"#)
+            .schema(Schema::User)
+            .expect(r#"{"username": "{user}", "first_name": "Ada", "last_name": "Lovelace"}"#),
+        get("current user after the change", "/users")
+            .bearer("access")
+            .schema(Schema::User)
+            .expect(r#"{"first_name": "Ada", "last_name": "Lovelace"}"#),
+        patch("change to a short password", "/users")
+            .bearer("access")
+            .json(r#"{"password": "short"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "password"], "type": "string_too_short"}]}"#),
+        patch("change without a token", "/users").json(r#"{"first_name": "Eve"}"#).not_authenticated(),
+        // Refreshing.
+        post("refresh", "/auth/refresh")
+            .json(r#"{"refresh_token": "{refresh}"}"#)
+            .pair("refreshed_access", "refreshed_refresh"),
+        get("current user with the refreshed access token", "/users")
+            .bearer("refreshed_access")
+            .schema(Schema::User)
+            .expect(r#"{"username": "{user}"}"#),
+        post("refresh with the access token", "/auth/refresh").json(r#"{"refresh_token": "{access}"}"#).invalid_token(),
+        post("refresh with a garbage token", "/auth/refresh").json(r#"{"refresh_token": "garbage"}"#).invalid_token(),
+        post("refresh with an alg none token", "/auth/refresh")
+            .json(r#"{"refresh_token": "{refresh_alg_none}"}"#)
+            .invalid_token(),
+        post("refresh with {}", "/auth/refresh")
+            .json("{}")
+            .invalid(r#"{"detail": [{"loc": ["body", "refresh_token"], "type": "missing"}]}"#),
+        // Routing.
+        // RFC 9110: a 405 names the allowed methods, alike everywhere.
+        Case::new("PUT /users", "PUT", "/users")
+            .status(405)
+            .expect(r#"{"detail": "Method Not Allowed"}"#)
+            .compare_header("allow"),
+        get("unknown path", "/no/such/path").status(404).expect(r#"{"detail": "Not Found"}"#),
+        get("docs page", "/docs/").compare(Compare::Exact),
+        get("OpenAPI document", "/openapi.json")
+            .compare(Compare::Exact)
+            .expect(r#"{"info": {"title": "JWT Auth API"}}"#),
+        // A password change revokes every token issued before it.
+        patch("change the password", "/users")
+            .bearer("refreshed_access")
+            .json(r#"{"password": "{new_password}"}"#)
+            .schema(Schema::User)
+            .expect(r#"{"username": "{user}"}"#),
+        get("old access token after the password change", "/users").bearer("access").invalid_token(),
+        get("old refreshed access token after the password change", "/users")
+            .bearer("refreshed_access")
+            .invalid_token(),
+        post("old refresh token after the password change", "/auth/refresh")
+            .json(r#"{"refresh_token": "{refreshed_refresh}"}"#)
+            .invalid_token(),
+        post("login with the old password", "/auth/login")
+            .json(LOGIN)
+            .bad_credentials()
+            .same_as("login with a wrong password"),
+        post("login with the new password", "/auth/login")
+            .json(r#"{"username": "{user}", "password": "{new_password}"}"#)
+            .pair("renewed_access", "renewed_refresh"),
+        get("current user with the new access token", "/users")
+            .bearer("renewed_access")
+            .schema(Schema::User)
+            .expect(r#"{"username": "{user}", "first_name": "Ada"}"#),
+        // Deleting the user ends its tokens.
+        Case::new("delete the user", "DELETE", "/users").bearer("renewed_access").status(204).schema(Schema::Empty),
+        get("access token after the delete", "/users").bearer("renewed_access").invalid_token(),
+        post("refresh token after the delete", "/auth/refresh")
+            .json(r#"{"refresh_token": "{renewed_refresh}"}"#)
+            .invalid_token(),
+        post("login after the delete", "/auth/login")
+            .json(r#"{"username": "{user}", "password": "{new_password}"}"#)
+            .bad_credentials()
+            .same_as("login with a wrong password"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_named_variables_only() {
+        let vars = Vars::new("c1-origin", "admin", "p\"w&=");
+        assert_eq!(vars.fill(r#"{"u": "{user}"}"#, json_escape).unwrap(), r#"{"u": "c1-origin.u"}"#);
+        assert_eq!(vars.fill("{}", raw).unwrap(), "{}");
+        assert_eq!(vars.fill("{admin_password}", json_escape).unwrap(), r#"p\"w&="#);
+        assert_eq!(vars.fill("p={admin_password}", form_escape).unwrap(), "p=p%22w%26%3D");
+        assert!(vars.fill("{missing}", raw).is_err());
+    }
+
+    #[test]
+    fn a_jwt_yields_its_forgeries() {
+        let mut vars = Vars::default();
+        let header = compare::encode_json(&serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        let payload = compare::encode_json(&serde_json::json!({"sub": "1", "role": "user"}));
+        vars.set("access", &format!("{header}.{payload}.c2lnbmF0dXJl"));
+        let none = vars.get("access_alg_none").unwrap();
+        let parts: Vec<&str> = none.split('.').collect();
+        assert_eq!(compare::decode_json(parts[0]).unwrap()["alg"], "none");
+        assert_eq!((parts[1], parts[2]), (payload.as_str(), ""));
+        let tampered = vars.get("access_tampered").unwrap();
+        let parts: Vec<&str> = tampered.split('.').collect();
+        assert_eq!(compare::decode_json(parts[1]).unwrap()["role"], "admin");
+        assert_eq!((parts[0], parts[2]), (header.as_str(), "c2lnbmF0dXJl"));
+    }
+
+    #[test]
+    fn case_names_are_unique_and_same_as_points_backwards() {
+        let cases = cases();
+        let mut seen = std::collections::HashSet::new();
+        for case in &cases {
+            if let Some(earlier) = case.same_as {
+                assert!(seen.contains(earlier), "{} refers to {earlier}", case.name);
+            }
+            assert!(seen.insert(case.name), "{} twice", case.name);
+        }
+    }
+
+    #[test]
+    fn the_oversized_body_has_its_size() {
+        let case = post("big", "/users").body(Body::Oversized(20 * 1024));
+        let request = case.request(&Vars::default()).unwrap();
+        let body = request.body.unwrap();
+        assert_eq!(body.len(), 20 * 1024);
+        assert!(serde_json::from_slice::<Value>(&body).is_ok());
+    }
+}

@@ -1,0 +1,331 @@
+//! One black-box conformance suite, run against several targets in the same run: same requests,
+//! same answers.
+//!
+//! `conformance --admin USERNAME:PASSWORD NAME=BASE_URL [NAME=BASE_URL ...]`
+//!
+//! The first target is the reference. All targets share one origin and database, where the admin
+//! account exists (`origin create-admin`); each target plays the whole scenario with its own
+//! users. Every failure is one line naming the case, the target and what differed; the last line
+//! is `N passed, M failed`, counting case × target checks; the exit code is 1 when any failed.
+
+mod cases;
+mod client;
+mod compare;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use cases::{Case, Vars};
+use client::{Client, Response};
+use compare::{Compare, contains, cut, diff};
+
+const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD NAME=BASE_URL [NAME=BASE_URL ...]
+  e.g. conformance --admin admin:secret origin=http://127.0.0.1:8000 workerd=http://127.0.0.1:8787
+  The first target is the reference; every target must answer every case as it does.";
+
+struct Target {
+    name: String,
+    base: String,
+}
+
+struct Args {
+    admin_user: String,
+    admin_password: String,
+    targets: Vec<Target>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+    let mut admin = None;
+    let mut targets: Vec<Target> = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Err(String::new());
+        } else if arg == "--admin" {
+            admin = Some(args.next().ok_or("--admin needs USERNAME:PASSWORD")?);
+        } else if let Some(value) = arg.strip_prefix("--admin=") {
+            admin = Some(value.to_owned());
+        } else if let Some((name, url)) = arg.split_once('=') {
+            let name_ok = (1..=32).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !name_ok {
+                return Err(format!("target name {name:?}: 1 to 32 letters, digits, - or _"));
+            }
+            if targets.iter().any(|t| t.name.eq_ignore_ascii_case(name)) {
+                return Err(format!("target name {name:?} given twice"));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("target {name}: {url:?} is not an http:// or https:// URL"));
+            }
+            targets.push(Target { name: name.to_owned(), base: url.trim_end_matches('/').to_owned() });
+        } else {
+            return Err(format!("unexpected argument {arg:?}"));
+        }
+    }
+    let admin = admin.ok_or("--admin USERNAME:PASSWORD is required")?;
+    let (admin_user, admin_password) = admin.split_once(':').ok_or("--admin takes USERNAME:PASSWORD")?;
+    if targets.is_empty() {
+        return Err("no target: give at least one NAME=BASE_URL".into());
+    }
+    Ok(Args { admin_user: admin_user.to_owned(), admin_password: admin_password.to_owned(), targets })
+}
+
+/// Eight base-36 characters, different on every run (the standard library's random hash keys).
+fn run_id() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default());
+    hasher.write_u32(std::process::id());
+    let mut n = hasher.finish();
+    (0..8)
+        .map(|_| {
+            let digit = (n % 36) as u32;
+            n /= 36;
+            char::from_digit(digit, 36).unwrap_or('0')
+        })
+        .collect()
+}
+
+/// A target's answer to a case, its body parsed when it is JSON.
+struct Answer {
+    response: Response,
+    json: Option<Value>,
+}
+
+impl Answer {
+    fn body_text(&self) -> String {
+        cut(&String::from_utf8_lossy(&self.response.body), 300)
+    }
+}
+
+/// One target's play of the scenario.
+struct Run {
+    target: Target,
+    tag: String,
+    vars: Vars,
+    answers: HashMap<&'static str, Result<Answer, String>>,
+    /// Requests that failed in a row (no answer at all).
+    unreachable: usize,
+}
+
+/// A target that gave no answer this many times in a row is not asked again, so a dead or hung
+/// target costs seconds, not a timeout per case.
+const GIVE_UP_AFTER: usize = 3;
+
+impl Run {
+    /// Sends the case, checks the answer against the case's expectations, saves what later cases
+    /// need; the problems found.
+    fn play(&mut self, case: &Case, client: &Client) -> Vec<String> {
+        let outcome = case.request(&self.vars).and_then(|request| {
+            if self.unreachable >= GIVE_UP_AFTER {
+                return Err(format!("not sent: the last {GIVE_UP_AFTER} requests to {} failed", self.target.base));
+            }
+            let response = client.send(&self.target.base, &request).map_err(|e| {
+                self.unreachable += 1;
+                format!("request failed: {e}")
+            })?;
+            self.unreachable = 0;
+            let json = serde_json::from_slice(&response.body).ok();
+            Ok(Answer { response, json })
+        });
+        let problems = match &outcome {
+            Ok(answer) => self.check(case, answer),
+            Err(error) => vec![error.clone()],
+        };
+        self.answers.insert(case.name, outcome);
+        problems
+    }
+
+    fn check(&mut self, case: &Case, answer: &Answer) -> Vec<String> {
+        let status = answer.response.status;
+        if status != case.status {
+            return vec![format!("status {status}, expected {}; body: {}", case.status, answer.body_text())];
+        }
+        let mut problems = Vec::new();
+        for (name, pointer) in &case.save {
+            match answer.json.as_ref().and_then(|j| j.pointer(pointer)).and_then(Value::as_str) {
+                Some(value) => self.vars.set(name, value),
+                None => problems.push(format!("no string at {pointer} to save as {{{name}}}")),
+            }
+        }
+        if case.compare == Compare::Status {
+            return problems;
+        }
+        for (name, want) in &case.expect_headers {
+            let got = answer.response.header(name);
+            if got.as_deref() != Some(*want) {
+                problems.push(format!("header {name}: {got:?}, expected {want:?}"));
+            }
+        }
+        let json = answer.json.as_ref();
+        if status >= 400 {
+            match json {
+                Some(body) => problems.extend(compare::check_error_body(body)),
+                None => problems.push(format!("error body is not JSON: {}", answer.body_text())),
+            }
+        } else {
+            problems.extend(compare::check_schema(case.schema, json, &answer.response.body));
+            if let (Some(body), Compare::Auto | Compare::Shape) = (json, case.compare) {
+                compare::normalise(body, &self.tag, &mut problems);
+            }
+        }
+        match (case.expected_body(&self.vars), json) {
+            (Ok(None), _) => {}
+            (Ok(Some(expected)), Some(body)) => {
+                let mut missing = Vec::new();
+                contains(&expected, body, "", &mut missing);
+                problems.extend(missing.into_iter().map(|m| format!("body {m}")));
+            }
+            (Ok(Some(_)), None) => problems.push(format!("expected a JSON body, got: {}", answer.body_text())),
+            (Err(error), _) => problems.push(error),
+        }
+        if let Some(earlier) = case.same_as {
+            match self.answers.get(earlier) {
+                Some(Ok(before)) => {
+                    let differences = differences(case, before, &self.tag, answer, &self.tag);
+                    problems.extend(differences.into_iter().map(|d| format!("this case vs {earlier:?}: {d}")));
+                }
+                _ => problems.push(format!("cannot compare with case {earlier:?}: it got no answer")),
+            }
+        }
+        problems
+    }
+}
+
+/// How `answer` (tag `tag`) differs from `reference` (tag `reference_tag`) for this case.
+fn differences(case: &Case, reference: &Answer, reference_tag: &str, answer: &Answer, tag: &str) -> Vec<String> {
+    let (a, b) = (&reference.response, &answer.response);
+    if a.status != b.status {
+        return vec![format!("status {} vs {}", b.status, a.status)];
+    }
+    if case.compare == Compare::Status {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for name in &case.compared_headers {
+        let (ha, hb) = (a.header(name), b.header(name));
+        if ha != hb {
+            out.push(format!("header {name}: {hb:?} vs {ha:?}"));
+        }
+    }
+    let exact = case.compare == Compare::Exact || (case.compare == Compare::Auto && a.status >= 400);
+    match (&reference.json, &answer.json) {
+        (Some(ja), Some(jb)) => {
+            let (na, nb) = if exact {
+                (compare::untag(ja, reference_tag), compare::untag(jb, tag))
+            } else {
+                let na = compare::normalise(ja, reference_tag, &mut Vec::new());
+                let nb = compare::normalise(jb, tag, &mut Vec::new());
+                match case.compare {
+                    Compare::Shape => (compare::skeleton(&na), compare::skeleton(&nb)),
+                    _ => (na, nb),
+                }
+            };
+            let lines = diff(&nb, &na);
+            if !lines.is_empty() {
+                out.push(format!("body: {}", lines.join("; ")));
+            }
+        }
+        _ => {
+            let untag = |bytes: &[u8], tag: &str| String::from_utf8_lossy(bytes).replace(tag, "<tag>");
+            if untag(&a.body, reference_tag) != untag(&b.body, tag) {
+                out.push(format!("body: {} vs {}", answer.body_text(), reference.body_text()));
+            }
+        }
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(error) if error.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("conformance: {error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let id = run_id();
+    let cases = cases::cases();
+    let names: Vec<&str> = args.targets.iter().map(|t| t.name.as_str()).collect();
+    eprintln!("conformance: run {id}: {} cases on {} (reference: {})", cases.len(), names.join(", "), names[0]);
+    let client = Client::new();
+    let mut runs: Vec<Run> = args
+        .targets
+        .into_iter()
+        .map(|target| {
+            let tag = format!("c{id}-{}", target.name.to_ascii_lowercase());
+            let vars = Vars::new(&tag, &args.admin_user, &args.admin_password);
+            Run { target, tag, vars, answers: HashMap::new(), unreachable: 0 }
+        })
+        .collect();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut out = std::io::stdout().lock();
+    for case in &cases {
+        let mut problems: Vec<Vec<String>> = runs.iter_mut().map(|run| run.play(case, &client)).collect();
+        let reference = &runs[0];
+        for (run, problems) in runs.iter().zip(problems.iter_mut()).skip(1) {
+            let here = run.answers.get(case.name);
+            match (reference.answers.get(case.name), here) {
+                (Some(Ok(a)), Some(Ok(b))) => {
+                    let found = differences(case, a, &reference.tag, b, &run.tag);
+                    let prefix = format!("{} vs {}", run.target.name, reference.target.name);
+                    problems.extend(found.into_iter().map(|d| format!("{prefix}: {d}")));
+                }
+                (_, Some(Ok(_))) => {
+                    problems.push(format!("not compared: the reference {} got no answer", reference.target.name));
+                }
+                _ => {}
+            }
+        }
+        for (run, problems) in runs.iter().zip(&problems) {
+            if problems.is_empty() {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+            for problem in problems {
+                // A closed stdout (`| head`) must not stop the run: its exit code still tells.
+                let _ = writeln!(out, "FAIL {} [{}]: {problem}", case.name, run.target.name);
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    let _ = out.flush();
+    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn arguments() {
+        let parsed = args(&["--admin", "root:pa:ss", "origin=http://a:1/", "edge=https://b"]).unwrap();
+        assert_eq!((parsed.admin_user.as_str(), parsed.admin_password.as_str()), ("root", "pa:ss"));
+        assert_eq!(parsed.targets[0].base, "http://a:1");
+        assert_eq!(parsed.targets[1].name, "edge");
+        assert!(args(&["origin=http://a"]).is_err());
+        assert!(args(&["--admin=a:b"]).is_err());
+        assert!(args(&["--admin=a:b", "x=ftp://a"]).is_err());
+        assert!(args(&["--admin=a:b", "x=http://a", "X=http://b"]).is_err());
+        assert!(args(&["--admin=a:b", "x y=http://a"]).is_err());
+    }
+
+    #[test]
+    fn run_ids_differ() {
+        assert_ne!(run_id(), run_id());
+        assert_eq!(run_id().len(), 8);
+    }
+}
