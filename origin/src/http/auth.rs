@@ -12,7 +12,7 @@ use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
 use shared::token::TokenService;
 
 use super::error::ApiError;
-use super::extract::{JsonBody, authorize, body_bytes, parse_json};
+use super::extract::{JsonBody, MediaType, authorize, body_bytes, media_type, parse_json};
 use crate::db::users::{self, User};
 use crate::hasher::off_executor;
 use crate::state::AppState;
@@ -61,14 +61,12 @@ async fn token(State(state): State<AppState>, request: Request) -> Result<Respon
 
 /// The credentials of `/auth/token`: JSON, or the OAuth2 password form.
 pub(super) async fn login_from(request: Request, state: &AppState) -> Result<LoginRequest, ApiError> {
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = media_type(&request);
     let body = body_bytes(request, state).await?;
-    match media.as_str() {
-        "application/x-www-form-urlencoded" => parse_form(&body),
-        "" | "application/json" => parse_json(&body),
-        m if m.ends_with("+json") => parse_json(&body),
-        _ => Err(ApiError::UnsupportedMediaType),
+    match media {
+        MediaType::Form => parse_form(&body),
+        MediaType::Json => parse_json(&body),
+        MediaType::Other => Err(ApiError::UnsupportedMediaType),
     }
 }
 
@@ -99,6 +97,7 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Incorrect username or password", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
@@ -143,6 +142,7 @@ pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Res
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Invalid or revoked refresh token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]

@@ -22,8 +22,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if media_type(&req) != MediaType::Json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// What a request body claims to be. No `Content-Type` is read as JSON, as FastAPI does.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MediaType {
+    Json,
+    Form,
+    Other,
+}
+
+pub fn media_type(req: &Request) -> MediaType {
+    let value = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media.as_str() {
+        "" | "application/json" => MediaType::Json,
+        m if m.starts_with("application/") && m.ends_with("+json") => MediaType::Json,
+        "application/x-www-form-urlencoded" => MediaType::Form,
+        _ => MediaType::Other,
     }
 }
 

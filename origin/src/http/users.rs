@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         (status = 201, description = "The new user", body = UserOut),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
@@ -61,6 +62,7 @@ async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]

@@ -95,6 +95,16 @@ async fn nul_bytes_and_invisible_characters_are_refused_with_422() {
 }
 
 #[tokio::test]
+async fn json_routes_refuse_other_media_types_with_415() {
+    let app = spawn_app().await;
+    let body = format!(r#"{{"username":"user","password":"{PASSWORD}"}}"#);
+    let plain = app.post_raw("/auth/login", "text/plain", body.clone()).await;
+    assert_eq!(status_json(plain).await, (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail("Unsupported media type")));
+    let form = app.post_raw("/users", "application/x-www-form-urlencoded", "username=u").await;
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
 async fn unknown_paths_and_methods_answer_in_the_error_shape() {
     let app = spawn_app().await;
     assert_eq!(status_json(app.get("/nowhere", None).await).await, (StatusCode::NOT_FOUND, detail("Not Found")));
