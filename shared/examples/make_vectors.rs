@@ -14,10 +14,7 @@ use shared::policy::Password;
 use shared::token::{Keyring, Subject, TokenService, TokenSettings};
 
 const PYJWT_VECTORS: &str = include_str!("../tests/vectors/pyjwt.json");
-const OUT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/issued_by_shared.json"
-);
+const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/issued_by_shared.json");
 
 /// When the tokens are issued and when they are to be checked.
 const NOW: u64 = 1_700_000_000;
@@ -30,29 +27,17 @@ const ITERATIONS: u32 = 1_000;
 
 fn main() {
     let pyjwt: Value = serde_json::from_str(PYJWT_VECTORS).expect("pyjwt.json is JSON");
-    let secret = pyjwt["secret"]
-        .as_str()
-        .expect("pyjwt.json holds the secret");
+    let secret = pyjwt["secret"].as_str().expect("pyjwt.json holds the secret");
     let keys = Keyring::from_secret(secret).expect("the test secret is a valid secret");
     let kid = keys.signing_kid().to_owned();
     let settings = TokenSettings::default();
-    let service =
-        TokenService::new(keys, settings.clone()).expect("the default settings are valid");
+    let service = TokenService::new(keys, settings.clone()).expect("the default settings are valid");
 
-    let subject = Subject {
-        user_id: UserId(7),
-        username: "shared-user".into(),
-        role: Role::Admin,
-        ver: 2,
-    };
+    let subject = Subject { user_id: UserId(7), username: "shared-user".into(), role: Role::Admin, ver: 2 };
     let pair = service.issue_pair(&subject, SID, NOW);
 
     let policy = HashPolicy::new(ITERATIONS).expect("1000 iterations is allowed");
-    let phc = password::hash_with_salt(
-        &Password::candidate(PASSWORD).expect("a valid password"),
-        &SALT,
-        &policy,
-    );
+    let phc = password::hash_with_salt(&Password::candidate(PASSWORD).expect("a valid password"), &SALT, &policy);
     let salt_hex: String = SALT.iter().map(|b| format!("{b:02x}")).collect();
 
     let document = json!({

@@ -114,8 +114,7 @@ fn pyjwt() -> PyjwtVectors {
 }
 
 fn issued_by_shared() -> IssuedBySharedVectors {
-    serde_json::from_str(ISSUED_BY_SHARED)
-        .expect("issued_by_shared.json matches the vectors' shape")
+    serde_json::from_str(ISSUED_BY_SHARED).expect("issued_by_shared.json matches the vectors' shape")
 }
 
 /// The service every host runs with the test secret and the default settings.
@@ -130,11 +129,7 @@ fn password(text: &str) -> Password {
 
 fn assert_yields(name: &str, verified: &VerifiedToken, claims: &Claims) {
     let subject = &verified.subject;
-    assert_eq!(
-        Some(subject.user_id),
-        UserId::parse_subject(&claims.sub),
-        "{name}: subject"
-    );
+    assert_eq!(Some(subject.user_id), UserId::parse_subject(&claims.sub), "{name}: subject");
     assert_eq!(subject.username, claims.username, "{name}: username");
     assert_eq!(subject.role, claims.role, "{name}: role");
     assert_eq!(subject.ver, claims.ver, "{name}: ver");
@@ -167,10 +162,7 @@ fn the_keyring_names_the_test_secret_with_the_kid_pyjwt_put_in_the_header() {
 fn an_access_token_pyjwt_made_verifies_and_yields_its_subject_session_and_version() {
     let v = pyjwt();
     let vector = &v.valid_access;
-    let claims = vector
-        .claims
-        .as_ref()
-        .expect("valid_access lists its claims");
+    let claims = vector.claims.as_ref().expect("valid_access lists its claims");
     let verified = service(&v.secret)
         .verify(&vector.token, vector.verify_as, vector.now)
         .expect("PyJWT's valid access token verifies");
@@ -184,10 +176,7 @@ fn every_other_valid_token_pyjwt_made_verifies_with_the_claims_it_carries() {
     let service = service(&v.secret);
     assert!(!v.valid.is_empty());
     for (name, vector) in &v.valid {
-        let claims = vector
-            .claims
-            .as_ref()
-            .unwrap_or_else(|| panic!("{name} lists its claims"));
+        let claims = vector.claims.as_ref().unwrap_or_else(|| panic!("{name} lists its claims"));
         let verified = service
             .verify(&vector.token, vector.verify_as, vector.now)
             .unwrap_or_else(|e| panic!("{name} should verify: {e}"));
@@ -202,10 +191,7 @@ fn every_negative_token_pyjwt_made_is_rejected_for_the_reason_its_name_gives() {
     let mut listed: Vec<&str> = REJECTIONS.iter().map(|(name, _)| *name).collect();
     listed.sort_unstable();
     let in_file: Vec<&str> = v.invalid.keys().map(String::as_str).collect();
-    assert_eq!(
-        in_file, listed,
-        "pyjwt.json's negative vectors and REJECTIONS differ"
-    );
+    assert_eq!(in_file, listed, "pyjwt.json's negative vectors and REJECTIONS differ");
     for (name, reason) in REJECTIONS {
         let vector = &v.invalid[*name];
         match service.verify(&vector.token, vector.verify_as, vector.now) {
@@ -218,24 +204,11 @@ fn every_negative_token_pyjwt_made_is_rejected_for_the_reason_its_name_gives() {
 #[test]
 fn every_phc_string_hashlib_made_verifies_with_its_password_and_not_with_the_wrong_one() {
     let v = pyjwt();
-    assert!(
-        v.passwords
-            .iter()
-            .any(|p| p.phc.starts_with("$pbkdf2-sha256$i=")),
-        "no PHC-format vector"
-    );
-    assert!(
-        v.passwords
-            .iter()
-            .any(|p| p.phc.starts_with("$pbkdf2-sha256$1000$")),
-        "no passlib-format vector"
-    );
+    assert!(v.passwords.iter().any(|p| p.phc.starts_with("$pbkdf2-sha256$i=")), "no PHC-format vector");
+    assert!(v.passwords.iter().any(|p| p.phc.starts_with("$pbkdf2-sha256$1000$")), "no passlib-format vector");
     for vector in &v.passwords {
         let name = &vector.name;
-        assert!(
-            password::verify(&password(&vector.password), &vector.phc),
-            "{name}: its password does not verify"
-        );
+        assert!(password::verify(&password(&vector.password), &vector.phc), "{name}: its password does not verify");
         assert!(
             !password::verify(&password(&vector.wrong_password), &vector.phc),
             "{name}: the wrong password verifies"
@@ -246,27 +219,13 @@ fn every_phc_string_hashlib_made_verifies_with_its_password_and_not_with_the_wro
 #[test]
 fn the_tokens_our_crate_issued_for_pyjwt_still_verify_at_their_now() {
     let v = issued_by_shared();
-    assert_eq!(
-        v.secret,
-        pyjwt().secret,
-        "both directions use the same test secret"
-    );
+    assert_eq!(v.secret, pyjwt().secret, "both directions use the same test secret");
     let service = service(&v.secret);
     for (token, kind, ttl) in [
-        (
-            &v.access_token,
-            TokenKind::Access,
-            TokenSettings::DEFAULT_ACCESS_TTL_SECS,
-        ),
-        (
-            &v.refresh_token,
-            TokenKind::Refresh,
-            TokenSettings::DEFAULT_REFRESH_TTL_SECS,
-        ),
+        (&v.access_token, TokenKind::Access, TokenSettings::DEFAULT_ACCESS_TTL_SECS),
+        (&v.refresh_token, TokenKind::Refresh, TokenSettings::DEFAULT_REFRESH_TTL_SECS),
     ] {
-        let verified = service
-            .verify(token, kind, v.now)
-            .unwrap_or_else(|e| panic!("the {kind:?} token: {e}"));
+        let verified = service.verify(token, kind, v.now).unwrap_or_else(|e| panic!("the {kind:?} token: {e}"));
         let subject = &verified.subject;
         assert_eq!(Some(subject.user_id), UserId::parse_subject(&v.subject.sub));
         assert_eq!(subject.username, v.subject.username);
@@ -276,15 +235,8 @@ fn the_tokens_our_crate_issued_for_pyjwt_still_verify_at_their_now() {
         assert_eq!(verified.sid, v.sid);
         assert_eq!(verified.issued_at, v.now);
         assert_eq!(verified.expires_at, v.now + ttl);
-        let other = if kind == TokenKind::Access {
-            TokenKind::Refresh
-        } else {
-            TokenKind::Access
-        };
-        assert!(
-            service.verify(token, other, v.now).is_err(),
-            "the {kind:?} token passes as {other:?}"
-        );
+        let other = if kind == TokenKind::Access { TokenKind::Refresh } else { TokenKind::Access };
+        assert!(service.verify(token, other, v.now).is_err(), "the {kind:?} token passes as {other:?}");
     }
     let keys = Keyring::from_secret(&v.secret).expect("the test secret is a valid secret");
     assert_eq!(keys.signing_kid(), v.kid);
@@ -299,10 +251,7 @@ fn the_phc_string_our_crate_made_for_hashlib_is_the_one_it_makes_today() {
         .collect();
     let salt: [u8; SALT_LEN] = salt.try_into().expect("the salt is SALT_LEN bytes");
     let policy = HashPolicy::new(v.iterations).expect("the vector's iterations are allowed");
-    assert_eq!(
-        password::hash_with_salt(&password(&v.password), &salt, &policy),
-        v.phc
-    );
+    assert_eq!(password::hash_with_salt(&password(&v.password), &salt, &policy), v.phc);
     assert!(password::verify(&password(&v.password), &v.phc));
     assert!(!password::verify(&password(&v.wrong_password), &v.phc));
 }
