@@ -106,6 +106,11 @@ impl<O: OriginClient> Edge<O> {
             ("POST", "/auth/refresh") => self.refresh(cx, body).await,
             ("GET" | "PATCH" | "DELETE", "/users") => self.gated(method, false, cx, body).await,
             ("GET", "/users/admin") => self.gated(method, true, cx, body).await,
+            // The edge's own credential rides on every forwarded call: the internal API must not
+            // be reachable through it. Answered as the origin answers strangers.
+            (_, internal) if internal.starts_with("/internal/") || internal == "/internal" => {
+                respond::error(StatusCode::NOT_FOUND, shared::error::detail::NOT_FOUND)
+            }
             _ => self.pass(method, cx, body).await,
         }
     }

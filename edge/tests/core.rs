@@ -233,3 +233,13 @@ async fn unknown_routes_are_the_origins_to_answer() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(origin.requests.borrow()[0].method(), Method::PUT);
 }
+
+#[tokio::test]
+async fn the_internal_api_cannot_be_reached_through_the_edge() {
+    for path in ["/internal/v1/auth/token", "/internal/v1/auth/refresh", "/internal"] {
+        let login = request(Method::POST, path, None, r#"{"username":"user","password":"pw"}"#);
+        let (response, origin) = handle(RecordingOrigin::default(), login).await;
+        assert_eq!((response.status(), body(&response)), (StatusCode::NOT_FOUND, json!({"detail": "Not Found"})));
+        assert!(origin.requests.borrow().is_empty(), "{path} reached the origin");
+    }
+}
