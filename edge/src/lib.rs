@@ -18,3 +18,5 @@ pub use origin::{OriginClient, OriginError, RecordingOrigin};
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod cloudflare;
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+mod spin;
