@@ -25,8 +25,8 @@ const CLIENT_IP: HeaderName = HeaderName::from_static("x-edge-client-ip");
 pub const REQUEST_HEADERS: [&str; 6] =
     ["authorization", "content-type", "user-agent", "origin", "x-request-id", "access-control-request-method"];
 /// The response headers of the origin that reach the client.
-pub const PASSED_BACK: [&str; 6] =
-    ["content-type", "www-authenticate", "retry-after", "cache-control", "pragma", "location"];
+pub const PASSED_BACK: [&str; 7] =
+    ["content-type", "www-authenticate", "retry-after", "cache-control", "pragma", "location", "allow"];
 
 /// A request body that is read only when the edge needs it: a rejected token costs no copy.
 #[allow(async_fn_in_trait)]

@@ -226,11 +226,16 @@ async fn cors_preflights_are_answered_at_the_edge_for_allowed_origins_only() {
 #[tokio::test]
 async fn unknown_routes_are_the_origins_to_answer() {
     let (response, origin) = handle(
-        RecordingOrigin::answering([origin_json(405, json!({"detail": "Method Not Allowed"}))]),
+        RecordingOrigin::answering([Ok(Response::builder()
+            .status(405)
+            .header("allow", "GET,HEAD,POST,PATCH,DELETE")
+            .body(br#"{"detail":"Method Not Allowed"}"#.to_vec())
+            .unwrap())]),
         request(Method::PUT, "/users", Some("not-even-checked"), "{}"),
     )
     .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET,HEAD,POST,PATCH,DELETE");
     assert_eq!(origin.requests.borrow()[0].method(), Method::PUT);
 }
 
