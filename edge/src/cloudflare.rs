@@ -9,7 +9,9 @@ use std::time::Duration;
 use futures_util::future::{Either, select};
 use worker::{AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
 
-use crate::{ConfigError, Edge, EdgeConfig, LazyBody, OriginClient, OriginError, PASSED_BACK, REQUEST_HEADERS};
+use crate::{
+    BodyError, ConfigError, Edge, EdgeConfig, LazyBody, OriginClient, OriginError, PASSED_BACK, REQUEST_HEADERS,
+};
 
 type Built = Result<Rc<Edge<FetchOrigin>>, ConfigError>;
 
@@ -78,13 +80,13 @@ fn from_http(answer: http::Response<Vec<u8>>) -> worker::Result<Response> {
 struct CloudflareBody(Request);
 
 impl LazyBody for CloudflareBody {
-    async fn read(mut self, limit: usize) -> Result<Vec<u8>, ()> {
+    async fn read(mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
         let declared = self.0.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
-            return Err(());
+            return Err(BodyError::TooLarge);
         }
-        let bytes = self.0.bytes().await.map_err(|_| ())?;
-        if bytes.len() > limit { Err(()) } else { Ok(bytes) }
+        let bytes = self.0.bytes().await.map_err(|_| BodyError::Unreadable)?;
+        if bytes.len() > limit { Err(BodyError::TooLarge) } else { Ok(bytes) }
     }
 }
 

@@ -31,13 +31,22 @@ pub const PASSED_BACK: [&str; 7] =
 /// A request body that is read only when the edge needs it: a rejected token costs no copy.
 #[allow(async_fn_in_trait)]
 pub trait LazyBody {
-    /// The body, or `Err(())` when it cannot be read or exceeds `limit` bytes.
-    async fn read(self, limit: usize) -> Result<Vec<u8>, ()>;
+    /// The body, unless it exceeds `limit` bytes or cannot be read.
+    async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError>;
+}
+
+/// Why a body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit (413).
+    TooLarge,
+    /// The client's stream broke off (400).
+    Unreadable,
 }
 
 impl LazyBody for Vec<u8> {
-    async fn read(self, limit: usize) -> Result<Vec<u8>, ()> {
-        if self.len() > limit { Err(()) } else { Ok(self) }
+    async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
+        if self.len() > limit { Err(BodyError::TooLarge) } else { Ok(self) }
     }
 }
 
@@ -128,8 +137,9 @@ impl<O: OriginClient> Edge<O> {
 
     /// The origin checks the password (the hash never leaves it); the edge signs the pair.
     async fn login<B: LazyBody>(&self, path: &str, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
-        let Ok(body) = body.read(MAX_BODY_BYTES).await else {
-            return respond::too_large();
+        let body = match body.read(MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(err) => return respond::body_error(err),
         };
         self.grant(&format!("/internal/v1{path}"), cx, body).await
     }
@@ -137,8 +147,9 @@ impl<O: OriginClient> Edge<O> {
     /// A refresh token is verified here first: a forged, expired or wrong-kind one is answered
     /// without travelling. The origin then checks what only it knows (user, version, session).
     async fn refresh<B: LazyBody>(&self, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
-        let Ok(body) = body.read(MAX_BODY_BYTES).await else {
-            return respond::too_large();
+        let body = match body.read(MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(err) => return respond::body_error(err),
         };
         // A body that is not `{"refresh_token": "<string>"}` goes on as it is, so the origin
         // answers it with its own 422.
@@ -195,7 +206,7 @@ impl<O: OriginClient> Edge<O> {
         } else {
             match body.read(MAX_BODY_BYTES).await {
                 Ok(body) => body,
-                Err(()) => return respond::too_large(),
+                Err(err) => return respond::body_error(err),
             }
         };
         match self.origin.send(self.origin_request(method, cx.path_and_query, cx, body)).await {

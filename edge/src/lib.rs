@@ -13,7 +13,7 @@ mod origin;
 mod respond;
 
 pub use config::{ConfigError, EdgeConfig};
-pub use handler::{Edge, LazyBody, PASSED_BACK, REQUEST_HEADERS};
+pub use handler::{BodyError, Edge, LazyBody, PASSED_BACK, REQUEST_HEADERS};
 pub use origin::{OriginClient, OriginError, RecordingOrigin};
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

@@ -5,6 +5,8 @@ use http::{HeaderValue, Response, StatusCode};
 use serde::Serialize;
 use shared::error::{ErrorBody, detail};
 
+use crate::handler::BodyError;
+
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| br#"{"detail":"Internal Server Error"}"#.to_vec());
     let mut response = Response::new(bytes);
@@ -35,8 +37,11 @@ pub fn forbidden() -> Response<Vec<u8>> {
     error(StatusCode::FORBIDDEN, detail::FORBIDDEN)
 }
 
-pub fn too_large() -> Response<Vec<u8>> {
-    error(StatusCode::PAYLOAD_TOO_LARGE, detail::BODY_TOO_LARGE)
+pub fn body_error(err: BodyError) -> Response<Vec<u8>> {
+    match err {
+        BodyError::TooLarge => error(StatusCode::PAYLOAD_TOO_LARGE, detail::BODY_TOO_LARGE),
+        BodyError::Unreadable => error(StatusCode::BAD_REQUEST, detail::BODY_UNREADABLE),
+    }
 }
 
 pub fn origin_unreachable() -> Response<Vec<u8>> {

@@ -30,7 +30,9 @@ use wasi::http::types::{
 use wasi::io::poll::Pollable;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
-use crate::{ConfigError, Edge, EdgeConfig, LazyBody, OriginClient, OriginError, PASSED_BACK, REQUEST_HEADERS};
+use crate::{
+    BodyError, ConfigError, Edge, EdgeConfig, LazyBody, OriginClient, OriginError, PASSED_BACK, REQUEST_HEADERS,
+};
 
 /// The most of an origin answer the edge holds in memory.
 const ORIGIN_BODY_LIMIT: usize = 16 << 20;
@@ -177,16 +179,19 @@ struct SpinBody {
 }
 
 impl LazyBody for SpinBody {
-    async fn read(self, limit: usize) -> Result<Vec<u8>, ()> {
+    async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
         if self.declared.is_some_and(|n| n > limit) {
-            return Err(());
+            return Err(BodyError::TooLarge);
         }
-        let body = self.request.consume()?;
-        let stream = body.stream()?;
+        let body = self.request.consume().map_err(|()| BodyError::Unreadable)?;
+        let stream = body.stream().map_err(|()| BodyError::Unreadable)?;
         let bytes = read_to_end(&stream, limit, None).await;
         drop(stream);
         drop(IncomingBody::finish(body));
-        bytes.map_err(|_| ())
+        bytes.map_err(|err| match err {
+            ReadError::TooLarge => BodyError::TooLarge,
+            _ => BodyError::Unreadable,
+        })
     }
 }
 

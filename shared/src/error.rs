@@ -17,6 +17,8 @@ pub mod detail {
     pub const NOT_FOUND: &str = "Not Found";
     pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
     pub const BODY_TOO_LARGE: &str = "Request body too large";
+    /// FastAPI's words for a body that could not be read.
+    pub const BODY_UNREADABLE: &str = "There was an error parsing the body";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
     pub const DB_UNAVAILABLE: &str = "Service temporarily unavailable";
     pub const ORIGIN_UNAVAILABLE: &str = "Upstream service unavailable";

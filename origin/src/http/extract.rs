@@ -55,7 +55,7 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::Validation(vec![FieldError::new(vec!["body".into()], "value_error", "Could not read the body")])
+            ApiError::BodyUnreadable
         }
     })
 }
