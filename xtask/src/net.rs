@@ -2,13 +2,25 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 /// A port the kernel just handed out, so nothing else was listening on it a moment ago. The
 /// caller binds it right away; the window in between is small enough for a dev tool.
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context(|| "cannot find a free port".to_owned())?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Fails if something already listens on `addr`: the readiness probe would otherwise take that
+/// server's answer for ours, and the origin would die on its own bind a moment later.
+pub fn ensure_free(addr: &str, variable: &str) -> Result<()> {
+    match TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(Error::failed(format!(
+            "cannot use {addr} ({error}): stop what listens there, or set {variable} to another \
+             address (environment or config/.env)"
+        ))),
+    }
 }
 
 /// The status code of `GET path`, or `None` while nothing answers. A hand-written HTTP/1.0
@@ -38,7 +50,7 @@ pub fn reachable(listen: &str) -> Result<SocketAddr> {
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| crate::error::Error::failed(format!("cannot parse address {listen:?}")))?;
+        .ok_or_else(|| Error::failed(format!("cannot parse address {listen:?}")))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()

@@ -19,6 +19,10 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(120);
 
 pub fn run() -> Result<()> {
     let config = load_config()?;
+    let origin_addr = env_file::lookup(&config, "ORIGIN_ADDR").unwrap_or_else(|| DEFAULT_ORIGIN_ADDR.to_owned());
+    let probe = net::reachable(&origin_addr)?;
+    // Checked before the slow steps, and again before the start in case the build took long.
+    net::ensure_free(&origin_addr, "ORIGIN_ADDR")?;
 
     let database = Database::provide(env_file::lookup(&config, "DATABASE_URL"), "jwt_auth")?;
     if let Database::Private { .. } = database {
@@ -28,8 +32,7 @@ pub fn run() -> Result<()> {
     eprintln!("xtask: building origin (release; the first build takes a few minutes)");
     process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
 
-    let origin_addr = env_file::lookup(&config, "ORIGIN_ADDR").unwrap_or_else(|| DEFAULT_ORIGIN_ADDR.to_owned());
-    let probe = net::reachable(&origin_addr)?;
+    net::ensure_free(&origin_addr, "ORIGIN_ADDR")?;
     // An edge (`wrangler dev`) joins here later; the supervisor stops it before the origin.
     let mut services = Supervisor::default();
     let mut origin = child_env(cargo(&["run", "--quiet", "--release", "-p", "origin", "--", "serve"]), &config);

@@ -48,20 +48,27 @@ pub fn run(server_url: &str) -> Result<Outcome> {
     services.spawn("origin", &mut serve)?;
     services.wait_until("origin", STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200))?;
 
+    // schemathesis keeps its replay data in `.schemathesis/` of its working directory: under
+    // target/ it stays out of the work tree, and its search for a `schemathesis.toml` still
+    // walks up to the workspace root.
+    let work_dir = target_dir().join("schemathesis");
+    std::fs::create_dir_all(&work_dir)?;
     process::run_within(
-        Command::new(venv.bin("schemathesis")).args([
-            "run",
-            &format!("http://{addr}/openapi.json"),
-            "--checks",
-            "all",
-            "--max-examples",
-            MAX_EXAMPLES,
-            "--request-timeout",
-            "10",
-            // Its example database would otherwise land in the work tree as `.hypothesis/`.
-            "--generation-database",
-            "none",
-        ]),
+        Command::new(venv.bin("schemathesis"))
+            .args([
+                "run",
+                &format!("http://{addr}/openapi.json"),
+                "--checks",
+                "all",
+                "--max-examples",
+                MAX_EXAMPLES,
+                "--request-timeout",
+                "10",
+                // Hypothesis's example database would otherwise grow in `.hypothesis/`.
+                "--generation-database",
+                "none",
+            ])
+            .current_dir(&work_dir),
         TIME_LIMIT,
     )?;
     services.stop_all();
