@@ -488,6 +488,11 @@ pub fn cases() -> Vec<Case> {
             .expect(r#"{"detail": "Method Not Allowed"}"#)
             .compare_header("allow"),
         get("unknown path", "/no/such/path").status(404).expect(r#"{"detail": "Not Found"}"#),
+        // The internal API is the edge's alone: a client reaches it neither directly nor through an edge.
+        post("internal API from a client", "/internal/v1/auth/login")
+            .json(r#"{"username": "{admin_user}", "password": "{admin_password}"}"#)
+            .status(404)
+            .expect(r#"{"detail": "Not Found"}"#),
         get("docs page", "/docs/").compare(Compare::Exact),
         get("OpenAPI document", "/openapi.json")
             .compare(Compare::Exact)

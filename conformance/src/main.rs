@@ -11,6 +11,7 @@
 mod cases;
 mod client;
 mod compare;
+mod gate;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -24,9 +25,11 @@ use cases::{Case, Vars};
 use client::{Client, Response};
 use compare::{Compare, contains, cut, diff};
 
-const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD NAME=BASE_URL [NAME=BASE_URL ...]
+const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log FILE] NAME=BASE_URL [NAME=BASE_URL ...]
   e.g. conformance --admin admin:secret origin=http://127.0.0.1:8000 workerd=http://127.0.0.1:8787
-  The first target is the reference; every target must answer every case as it does.";
+  The first target is the reference; every target must answer every case as it does.
+  With --origin-log (the file the origin logs to), every other target (an edge) must also answer
+  forged tokens itself: their request ids must never appear in the origin's log.";
 
 struct Target {
     name: String,
@@ -36,11 +39,13 @@ struct Target {
 struct Args {
     admin_user: String,
     admin_password: String,
+    origin_log: Option<std::path::PathBuf>,
     targets: Vec<Target>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut admin = None;
+    let mut origin_log = None;
     let mut targets: Vec<Target> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -50,6 +55,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             admin = Some(args.next().ok_or("--admin needs USERNAME:PASSWORD")?);
         } else if let Some(value) = arg.strip_prefix("--admin=") {
             admin = Some(value.to_owned());
+        } else if arg == "--origin-log" {
+            origin_log = Some(args.next().ok_or("--origin-log needs a FILE")?.into());
         } else if let Some((name, url)) = arg.split_once('=') {
             let name_ok = (1..=32).contains(&name.len())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -72,7 +79,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     if targets.is_empty() {
         return Err("no target: give at least one NAME=BASE_URL".into());
     }
-    Ok(Args { admin_user: admin_user.to_owned(), admin_password: admin_password.to_owned(), targets })
+    Ok(Args { admin_user: admin_user.to_owned(), admin_password: admin_password.to_owned(), origin_log, targets })
 }
 
 /// Eight base-36 characters, different on every run (the standard library's random hash keys).
@@ -294,6 +301,25 @@ fn main() -> ExitCode {
             for problem in problems {
                 // A closed stdout (`| head`) must not stop the run: its exit code still tells.
                 let _ = writeln!(out, "FAIL {} [{}]: {problem}", case.name, run.target.name);
+            }
+        }
+    }
+    if let Some(log) = &args.origin_log {
+        for run in runs.iter().skip(1) {
+            let problems = gate::never_reaches_origin(
+                &client,
+                &run.target.base,
+                log,
+                &id,
+                (&args.admin_user, &args.admin_password),
+            );
+            if problems.is_empty() {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+            for problem in problems {
+                let _ = writeln!(out, "FAIL forged tokens never reach the origin [{}]: {problem}", run.target.name);
             }
         }
     }

@@ -1,0 +1,100 @@
+//! The edge's promise, proved from the origin's side: a forged or wrong-kind token is answered at
+//! the edge and never reaches the origin. Each forged request carries a request id of its own;
+//! none may appear in the origin's log, while a good request's id must (so the check can fail).
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::client::{Client, Request};
+
+fn get_users(token: &str, request_id: &str) -> Request {
+    Request {
+        method: "GET",
+        path: "/users".into(),
+        headers: vec![("authorization".into(), format!("Bearer {token}")), ("x-request-id".into(), request_id.into())],
+        body: None,
+    }
+}
+
+/// The problems found on the edge at `base`; `origin_log` is the file the origin logs to.
+pub fn never_reaches_origin(
+    client: &Client,
+    base: &str,
+    origin_log: &Path,
+    run_id: &str,
+    admin: (&str, &str),
+) -> Vec<String> {
+    let login = Request {
+        method: "POST",
+        path: "/auth/login".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Some(serde_json::json!({"username": admin.0, "password": admin.1}).to_string().into_bytes()),
+    };
+    let pair: Value = match client.send(base, &login) {
+        Ok(r) if r.status == 200 => serde_json::from_slice(&r.body).unwrap_or_default(),
+        Ok(r) => return vec![format!("admin login: status {}", r.status)],
+        Err(e) => return vec![format!("admin login: {e}")],
+    };
+    let (Some(access), Some(refresh)) = (pair["access_token"].as_str(), pair["refresh_token"].as_str()) else {
+        return vec!["admin login: no token pair".into()];
+    };
+    let parts: Vec<&str> = access.split('.').collect();
+    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let hs512_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+    let tampered = {
+        let mut claims: Value =
+            URL_SAFE_NO_PAD.decode(parts[1]).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        claims["sub"] = Value::String("1".into());
+        claims["exp"] = Value::from(4_102_444_800u64);
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    };
+    let forged = [
+        ("alg none", format!("{none_header}.{}.", parts[1])),
+        ("another algorithm", format!("{hs512_header}.{}.{}", parts[1], parts[2])),
+        ("tampered payload", format!("{}.{tampered}.{}", parts[0], parts[2])),
+        ("a refresh token as access token", refresh.to_owned()),
+        ("garbage", "not.a.token".to_owned()),
+    ];
+
+    let mut problems = Vec::new();
+    let mut ids = Vec::new();
+    for (n, (what, token)) in forged.iter().enumerate() {
+        let id = format!("gate-{run_id}-{n}");
+        match client.send(base, &get_users(token, &id)) {
+            Ok(r) if r.status == 401 => ids.push((what, id)),
+            Ok(r) => problems.push(format!("{what}: status {}, expected 401", r.status)),
+            Err(e) => problems.push(format!("{what}: {e}")),
+        }
+    }
+    let control = format!("gate-{run_id}-good");
+    match client.send(base, &get_users(access, &control)) {
+        Ok(r) if r.status == 200 => {}
+        Ok(r) => problems.push(format!("a good token: status {}, expected 200", r.status)),
+        Err(e) => problems.push(format!("a good token: {e}")),
+    }
+    // The origin writes its line as it answers; give the write a moment to land.
+    let mut log = String::new();
+    for _ in 0..20 {
+        log = std::fs::read_to_string(origin_log).unwrap_or_default();
+        if log.contains(&control) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !log.contains(&control) {
+        problems.push(format!(
+            "the good request ({control}) is not in {}: the check cannot see requests",
+            origin_log.display()
+        ));
+    }
+    for (what, id) in ids {
+        if log.contains(&id) {
+            problems.push(format!("{what} reached the origin (request id {id} is in its log)"));
+        }
+    }
+    problems
+}
