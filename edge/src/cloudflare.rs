@@ -96,6 +96,18 @@ struct FetchOrigin {
 
 impl OriginClient for FetchOrigin {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
+        let target = request.uri().path().to_owned();
+        let answer = self.exchange(request).await;
+        if let Err(err) = &answer {
+            // The client sees only 502/504; the operator needs the reason.
+            worker::console_error!("edge: origin {target}: {err:?}");
+        }
+        answer
+    }
+}
+
+impl FetchOrigin {
+    async fn exchange(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
         let unreachable = |e: worker::Error| OriginError::Unreachable(e.to_string());
         let (parts, body) = request.into_parts();
         let headers = Headers::new();

@@ -202,6 +202,18 @@ struct WasiOrigin {
 
 impl OriginClient for WasiOrigin {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
+        let target = request.uri().path().to_owned();
+        let answer = self.exchange(request).await;
+        if let Err(err) = &answer {
+            // The client sees only 502/504; the operator needs the reason.
+            eprintln!("edge: origin {target}: {err:?}");
+        }
+        answer
+    }
+}
+
+impl WasiOrigin {
+    async fn exchange(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
         // One deadline for the whole exchange: connecting, sending, the answer and its body.
         let deadline = monotonic_clock::now().saturating_add(self.timeout_ns);
         let (parts, body) = request.into_parts();
@@ -345,7 +357,13 @@ async fn read_to_end(stream: &InputStream, limit: usize, deadline: Option<Instan
 async fn write_all(stream: &OutputStream, mut bytes: &[u8], deadline: Option<Instant>) -> Result<(), OriginError> {
     let mut flushed = false;
     loop {
-        let room = stream.check_write().map_err(stream_error)?;
+        let room = match stream.check_write() {
+            // Every byte is out and the host has closed the stream (the body reached its
+            // content-length): that is the end of the write, not a failure. spin-sdk's own body
+            // sink reads it the same way.
+            Err(StreamError::Closed) if bytes.is_empty() => return Ok(()),
+            other => other.map_err(stream_error)?,
+        };
         if room == 0 {
             if !ready(|| stream.subscribe(), deadline).await {
                 return Err(OriginError::Timeout);
@@ -358,7 +376,10 @@ async fn write_all(stream: &OutputStream, mut bytes: &[u8], deadline: Option<Ins
             // Room again after the flush: every byte has gone to the host.
             return Ok(());
         } else {
-            stream.flush().map_err(stream_error)?;
+            match stream.flush() {
+                Err(StreamError::Closed) => return Ok(()),
+                other => other.map_err(stream_error)?,
+            }
             flushed = true;
         }
     }

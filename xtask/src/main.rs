@@ -6,6 +6,9 @@
     reason = "the workspace sets this for shared's no_std core; xtask is a std program"
 )]
 
+mod e2e;
+mod edge;
+mod edge_tools;
 mod env_file;
 mod error;
 mod interrupt;
@@ -13,6 +16,7 @@ mod net;
 mod pg;
 mod postgres;
 mod process;
+mod proxy;
 mod psql;
 mod python;
 mod random;
@@ -35,8 +39,10 @@ commands:
   run            build and run the origin in dev mode: writes config/.env on first use, and
                  starts a private PostgreSQL unless DATABASE_URL is set
   test [--quick] fmt, clippy, no_std and wasm builds, all tests (against DATABASE_URL or a
-                 private PostgreSQL), the PyJWT vectors and schemathesis;
-                 --quick skips clippy, the target builds and schemathesis";
+                 private PostgreSQL), the PyJWT vectors, schemathesis, and the edge end to end
+                 (conformance on origin, workerd and wasmtime); --quick skips clippy, the target
+                 builds, schemathesis and the edge
+  edge-build     the Cloudflare bundle (wrangler.toml's build command), with cached tools";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,6 +63,14 @@ fn dispatch(args: &[&str]) -> Result<()> {
         ["run"] => run::run(),
         ["test"] => test::test(false),
         ["test", "--quick"] => test::test(true),
+        // wrangler.toml's build command: the Cloudflare bundle, with the cached tools.
+        ["edge-build"] => edge_tools::EdgeTools::ensure().and_then(|tools| edge::build_worker(&tools)),
+        // Not in the usage: the edge's end-to-end step alone, for iterating on it.
+        ["e2e"] => {
+            let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+            let database = postgres::Database::provide(url, "jwt_auth")?;
+            e2e::run(database.url()).map(|_| eprintln!("xtask: e2e passed"))
+        }
         // Not in the usage: a check that the private cluster starts, answers and goes away.
         ["pg"] => pg::smoke(false),
         ["pg", "--wait"] => pg::smoke(true),

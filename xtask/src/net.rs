@@ -26,7 +26,11 @@ pub fn ensure_free(addr: &str, variable: &str) -> Result<()> {
 /// The status code of `GET path`, or `None` while nothing answers. A hand-written HTTP/1.0
 /// request keeps xtask free of an HTTP client for this one probe.
 pub fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let timeout = Duration::from_secs(2);
+    get_status_within(addr, path, Duration::from_secs(2))
+}
+
+/// [`get_status`], waiting up to `timeout` for the answer.
+pub fn get_status_within(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;

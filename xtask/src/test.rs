@@ -7,7 +7,7 @@ use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
 use crate::workspace::{cargo, root};
-use crate::{process, schemathesis, tools};
+use crate::{e2e, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
 const PYJWT_SCRIPT: &str = "shared/tests/vectors/check_with_pyjwt.py";
@@ -75,8 +75,10 @@ fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
 
     if quick {
         summary.skip("schemathesis", "--quick");
+        summary.skip("edge end to end", "--quick");
     } else {
         summary.run("schemathesis", || schemathesis::run(database.url()))?;
+        summary.run("edge end to end", || e2e::run(database.url()))?;
     }
     Ok(())
 }

@@ -1,0 +1,175 @@
+//! The edge, end to end on real hosts: the origin on a database of its own, the Cloudflare build
+//! under `wrangler dev` (workerd) and the WASI component under `wasmtime serve`, both in front of
+//! it. The conformance suite runs against all three and proves from the origin's log that forged
+//! tokens stay at the edge; then each edge must answer 504 within its timeout while the origin
+//! hangs, 502 within 5 s while it is down, and recover, without a restart, once it is back.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::edge_tools::{self, EdgeTools};
+use crate::error::{Error, Result};
+use crate::proxy::Proxy;
+use crate::summary::Outcome;
+use crate::supervisor::Supervisor;
+use crate::workspace::{cargo, target_dir};
+use crate::{edge, net, process, psql, random};
+
+/// Short, so the hang check is quick; the origin answers in milliseconds.
+const ORIGIN_TIMEOUT_MS: u64 = 2000;
+const ADMIN: (&str, &str) = ("conformance-admin", "an-admin-passphrase-42");
+const STARTUP_LIMIT: Duration = Duration::from_secs(180);
+
+pub fn run(server_url: &str) -> Result<Outcome> {
+    let tools = EdgeTools::ensure()?;
+    edge::build_worker(&tools)?;
+    let component = edge::build_component()?;
+    let wasmtime = edge_tools::wasmtime()?;
+    process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
+    process::run(&mut cargo(&["build", "-p", "conformance"]))?;
+
+    let database = format!("e2e_{}", random::hex(6)?);
+    psql::create_database(server_url, &database)?;
+    let result = with_database(&tools, &component, &wasmtime, &psql::with_database(server_url, &database));
+    let _ = psql::drop_database(server_url, &database);
+    result
+}
+
+fn with_database(
+    tools: &EdgeTools,
+    component: &std::path::Path,
+    wasmtime: &std::path::Path,
+    url: &str,
+) -> Result<Outcome> {
+    let secret = random::hex(32)?;
+    let service_token = random::hex(32)?;
+    let log_path = target_dir().join("e2e-origin.log");
+    let origin_port = net::free_port()?;
+    let origin_addr: SocketAddr = ([127, 0, 0, 1], origin_port).into();
+    let origin_env = [
+        ("DATABASE_URL", url.to_owned()),
+        ("JWT_SECRET", secret.clone()),
+        ("EDGE_SERVICE_TOKEN", service_token.clone()),
+        ("PBKDF2_ITERATIONS", "1000".to_owned()),
+        ("ORIGIN_ADDR", origin_addr.to_string()),
+        ("RUST_LOG", "info".to_owned()),
+        ("LOG_FORMAT", "json".to_owned()),
+    ];
+    let origin_bin = target_dir().join("release").join("origin");
+    let mut origin = Origin { bin: origin_bin, env: origin_env.to_vec(), log: log_path.clone(), child: None };
+    origin.start(origin_addr)?;
+    let mut admin = Command::new(&origin.bin);
+    admin
+        .args(["create-admin", "--username", ADMIN.0])
+        .envs(origin.env.iter().map(|(k, v)| (*k, v)))
+        .env("ORIGIN_ADMIN_PASSWORD", ADMIN.1);
+    process::run(&mut admin)?;
+
+    let proxy = Proxy::start(origin_addr)?;
+    let edge_vars = vec![
+        ("JWT_SECRET", secret),
+        ("EDGE_SERVICE_TOKEN", service_token),
+        ("ORIGIN_URL", format!("http://127.0.0.1:{}", proxy.port)),
+        ("ORIGIN_TIMEOUT_MS", ORIGIN_TIMEOUT_MS.to_string()),
+    ];
+    let mut edges = Supervisor::default();
+    let workerd_port = net::free_port()?;
+    edges.spawn("wrangler dev", &mut edge::wrangler_dev(tools, workerd_port, &edge_vars))?;
+    let wasmtime_port = net::free_port()?;
+    edges.spawn("wasmtime serve", &mut edge::wasmtime_serve(wasmtime, component, wasmtime_port, &edge_vars))?;
+    let hosts: [(&str, SocketAddr); 2] =
+        [("workerd", ([127, 0, 0, 1], workerd_port).into()), ("wasmtime", ([127, 0, 0, 1], wasmtime_port).into())];
+    for (name, addr) in hosts {
+        edges.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200))?;
+    }
+
+    let mut conformance = cargo(&["run", "--quiet", "-p", "conformance", "--"]);
+    conformance.args(["--admin", &format!("{}:{}", ADMIN.0, ADMIN.1), "--origin-log"]).arg(&log_path);
+    conformance.arg(format!("origin=http://{origin_addr}"));
+    for (name, addr) in hosts {
+        conformance.arg(format!("{name}=http://{addr}"));
+    }
+    process::run(&mut conformance)?;
+
+    let mut failures = Vec::new();
+    proxy.hang(true);
+    for (name, addr) in hosts {
+        let limit = Duration::from_millis(ORIGIN_TIMEOUT_MS + 2000);
+        expect(&mut failures, name, "a hanging origin", addr, 504, limit);
+    }
+    proxy.hang(false);
+    origin.stop();
+    for (name, addr) in hosts {
+        expect(&mut failures, name, "a stopped origin", addr, 502, Duration::from_secs(5));
+    }
+    origin.start(origin_addr)?;
+    for (name, addr) in hosts {
+        expect(&mut failures, name, "the origin back", addr, 200, Duration::from_secs(5));
+    }
+    drop(edges);
+    origin.stop();
+    if failures.is_empty() {
+        Ok(Outcome::Passed(Some(
+            "conformance on origin, workerd, wasmtime; 504, 502 and recovery on both edges".into(),
+        )))
+    } else {
+        Err(Error::failed(failures.join("\n")))
+    }
+}
+
+/// `GET /` through the edge at `addr` must answer `status` within `limit`.
+fn expect(failures: &mut Vec<String>, host: &str, situation: &str, addr: SocketAddr, status: u16, limit: Duration) {
+    let started = Instant::now();
+    let got = net::get_status_within(addr, "/", limit + Duration::from_secs(5));
+    let took = started.elapsed();
+    if got == Some(status) && took <= limit {
+        eprintln!("xtask: {host} with {situation}: {status} in {} ms", took.as_millis());
+    } else {
+        failures.push(format!(
+            "{host} with {situation}: {got:?} in {} ms, expected {status} within {} ms",
+            took.as_millis(),
+            limit.as_millis()
+        ));
+    }
+}
+
+/// The origin process, which the checks stop and start again on the same address.
+struct Origin {
+    bin: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+    log: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl Origin {
+    fn start(&mut self, addr: SocketAddr) -> Result<()> {
+        let log = File::options().create(true).append(true).open(&self.log)?;
+        let mut command = Command::new(&self.bin);
+        command.arg("serve").envs(self.env.iter().map(|(k, v)| (*k, v))).stderr(log);
+        self.child = Some(process::spawn(&mut command)?);
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        while net::get_status(addr, "/") != Some(200) {
+            if Instant::now() > deadline {
+                return Err(Error::failed(format!("the origin did not answer on {addr}; see {}", self.log.display())));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            process::stop(&mut child, Signal::SIGTERM);
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,82 @@
+//! Building the edge for both hosts, and the commands that serve it: `wrangler dev` (workerd) for
+//! the Cloudflare build, `wasmtime serve` for the WASI component (the Spin build).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use crate::edge_tools::EdgeTools;
+use crate::error::Result;
+use crate::workspace::{cargo, root, target_dir};
+use crate::{process, tools};
+
+/// The size-optimised profile both builds use (Cargo.toml).
+const PROFILE: &str = "release-edge";
+
+/// The sources a build depends on: when none is newer than its output, the build is skipped.
+const SOURCES: [&str; 6] =
+    ["edge/src", "edge/Cargo.toml", "shared/src", "shared/Cargo.toml", "Cargo.lock", "Cargo.toml"];
+
+/// The Cloudflare bundle (`edge/build/`), by worker-build; wrangler.toml's build command.
+pub fn build_worker(tools: &EdgeTools) -> Result<()> {
+    let output = root().join("edge/build/index_bg.wasm");
+    if is_fresh(&output) {
+        return Ok(());
+    }
+    eprintln!("xtask: building the edge for Cloudflare (worker-build, profile {PROFILE}; a minute or two)");
+    let worker_build = tools.bin_of("worker-build");
+    let mut command = Command::new(worker_build);
+    command.args(["--profile", PROFILE]).current_dir(root().join("edge"));
+    tools.apply(&mut command);
+    process::run(&mut command)
+}
+
+/// The WASI component (`wasm32-wasip2`), for `wasmtime serve` and `spin up`.
+pub fn build_component() -> Result<PathBuf> {
+    let output = target_dir().join("wasm32-wasip2").join(PROFILE).join("edge.wasm");
+    if !is_fresh(&output) {
+        tools::ensure_rust_target("wasm32-wasip2")?;
+        eprintln!("xtask: building the edge as a WASI component (profile {PROFILE}; a minute or two)");
+        process::run(&mut cargo(&["build", "-p", "edge", "--target", "wasm32-wasip2", "--profile", PROFILE]))?;
+    }
+    Ok(output)
+}
+
+/// `wrangler dev` on `port`, with `vars` as the worker's bindings.
+pub fn wrangler_dev(tools: &EdgeTools, port: u16, vars: &[(&str, String)]) -> Command {
+    let mut command = Command::new(tools.bin("wrangler"));
+    command.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--show-interactive-dev-session=false"]);
+    for (name, value) in vars {
+        command.arg("--var").arg(format!("{name}:{value}"));
+    }
+    command.current_dir(root());
+    tools.apply(&mut command);
+    command
+}
+
+/// `wasmtime serve` of the component on `port`, configured through its environment.
+pub fn wasmtime_serve(wasmtime: &Path, component: &Path, port: u16, vars: &[(&str, String)]) -> Command {
+    let mut command = Command::new(wasmtime);
+    // Rust's std makes every component import wasi:cli, hence -Scli.
+    command.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]);
+    for (name, value) in vars {
+        command.arg("--env").arg(format!("{name}={value}"));
+    }
+    command.arg(component);
+    command
+}
+
+fn is_fresh(output: &Path) -> bool {
+    let Ok(built) = output.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    SOURCES.iter().all(|source| newest(&root().join(source)).is_none_or(|changed| changed <= built))
+}
+
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = path.metadata().ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path).ok()?.filter_map(|entry| entry.ok()).filter_map(|entry| newest(&entry.path())).max()
+}
