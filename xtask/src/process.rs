@@ -25,21 +25,20 @@ pub fn spawn(command: &mut Command) -> Result<Child> {
         .context(|| format!("cannot start {}", describe(command)))
 }
 
-/// Runs a step with its output shown, and fails unless it exits with 0.
-pub fn run(command: &mut Command) -> Result<()> {
-    let status = run_status(command)?;
-    if status.success() { Ok(()) } else { Err(Error::failed(format!("{} failed ({status})", describe(command)))) }
-}
-
-/// Like [`run`], but leaves the judgement of the exit status to the caller. On an interrupt the
+/// Runs a step with its output shown, and fails unless it exits with 0. On an interrupt the
 /// child gets the SIGINT it would have had from the terminal, then the error unwinds.
-pub fn run_status(command: &mut Command) -> Result<ExitStatus> {
-    run_status_within(command, None)
+pub fn run(command: &mut Command) -> Result<()> {
+    let status = run_status_within(command, None)?;
+    check_status(command, status)
 }
 
 /// [`run`] with a hard time limit, for tools whose own bounds are not a promise about wall time.
 pub fn run_within(command: &mut Command, limit: Duration) -> Result<()> {
     let status = run_status_within(command, Some(limit))?;
+    check_status(command, status)
+}
+
+fn check_status(command: &Command, status: ExitStatus) -> Result<()> {
     if status.success() { Ok(()) } else { Err(Error::failed(format!("{} failed ({status})", describe(command)))) }
 }
 

@@ -64,7 +64,7 @@ pub fn run(server_url: &str) -> Result<Outcome> {
                 MAX_EXAMPLES,
                 "--request-timeout",
                 "10",
-                // Hypothesis's example database would otherwise grow in `.hypothesis/`.
+                // A one-off run has no use for Hypothesis's store of past failing examples.
                 "--generation-database",
                 "none",
             ])
