@@ -10,7 +10,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use shared::api::{Grant, MAX_BODY_BYTES, RefreshRequest};
 use shared::domain::{Role, TokenKind, UserId};
-use shared::token::{Subject, TokenService, VerifiedToken};
+use shared::token::{Subject, TokenError, TokenService, VerifiedToken};
 
 use crate::config::EdgeConfig;
 use crate::origin::{OriginClient, OriginError};
@@ -184,7 +184,8 @@ impl<O: OriginClient> Edge<O> {
     async fn gated<B: LazyBody>(&self, method: &Method, admin: bool, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
         let token = match self.access_token(cx) {
             Ok(token) => token,
-            Err(rejection) => return rejection,
+            Err(None) => return respond::not_authenticated(),
+            Err(Some(_)) => return respond::invalid_token(),
         };
         if admin && token.subject.role != Role::Admin {
             return respond::forbidden();
@@ -192,10 +193,12 @@ impl<O: OriginClient> Edge<O> {
         self.pass(method, cx, body).await
     }
 
-    fn access_token(&self, cx: &Context<'_>) -> Result<VerifiedToken, Response<Vec<u8>>> {
+    /// The verified access token, or the answer for a request without one (`None`: no token at
+    /// all) or with a bad one.
+    fn access_token(&self, cx: &Context<'_>) -> Result<VerifiedToken, Option<TokenError>> {
         let header = cx.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(shared::token::bearer_token).ok_or_else(respond::not_authenticated)?;
-        self.config.tokens.verify(token, TokenKind::Access, cx.now).map_err(|_| respond::invalid_token())
+        let token = header.and_then(shared::token::bearer_token).ok_or(None)?;
+        self.config.tokens.verify(token, TokenKind::Access, cx.now).map_err(Some)
     }
 
     /// Forwards the request to the same path on the origin.

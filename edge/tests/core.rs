@@ -1,4 +1,5 @@
 //! The edge core against an origin that records what reaches it.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on an unexpected error; its helpers too")]
 
 use edge::{Edge, EdgeConfig, OriginError, RecordingOrigin};
 use http::{Method, Request, Response, StatusCode};

@@ -6,6 +6,7 @@
 //!     cargo run -p shared --example make_vectors --features jwt,hashing
 //!
 //! The PHC string comes out the same every time; the tokens differ in their random `jti` only.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
 
 use serde_json::{Value, json};
 use shared::domain::{Role, UserId};

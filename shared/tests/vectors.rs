@@ -6,6 +6,7 @@
 //!   `examples/make_vectors.rs` and checked with PyJWT by `vectors/check_with_pyjwt.py`. The tests
 //!   here keep it verifying, so the committed file cannot silently rot.
 #![cfg(all(feature = "jwt", feature = "hashing"))]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
 
 use std::collections::BTreeMap;
 

@@ -71,6 +71,12 @@ fn dispatch(args: &[&str]) -> Result<()> {
             let database = postgres::Database::provide(url, "jwt_auth")?;
             e2e::run(database.url()).map(|_| eprintln!("xtask: e2e passed"))
         }
+        // Not in the usage: the schemathesis step alone.
+        ["schemathesis"] => {
+            let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+            let database = postgres::Database::provide(url, "jwt_auth")?;
+            schemathesis::run(database.url()).map(|_| eprintln!("xtask: schemathesis passed"))
+        }
         // Not in the usage: a check that the private cluster starts, answers and goes away.
         ["pg"] => pg::smoke(false),
         ["pg", "--wait"] => pg::smoke(true),

@@ -5,15 +5,33 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::env_file;
+use crate::edge_tools::{self, EdgeTools};
 use crate::error::Result;
 use crate::net;
 use crate::postgres::Database;
 use crate::process;
 use crate::supervisor::Supervisor;
 use crate::workspace::{cargo, root};
+use crate::{edge, env_file};
 
 const DEFAULT_ORIGIN_ADDR: &str = "127.0.0.1:8000";
+/// wrangler's usual port, and the next one for the WASI build.
+const WORKERD_PORT: u16 = 8787;
+const WASMTIME_PORT: u16 = 8788;
+/// What the edge reads (the same names as the origin's).
+const EDGE_SETTINGS: [&str; 11] = [
+    "JWT_SECRET",
+    "JWT_KEYS",
+    "JWT_ALG",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "ACCESS_TOKEN_TTL_SECS",
+    "REFRESH_TOKEN_TTL_SECS",
+    "EDGE_SERVICE_TOKEN",
+    "ORIGIN_URL",
+    "ORIGIN_TIMEOUT_MS",
+    "CORS_ALLOWED_ORIGINS",
+];
 /// The origin migrates its database before it listens; a cold start can take a while.
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
 
@@ -32,14 +50,41 @@ pub fn run() -> Result<()> {
     eprintln!("xtask: building origin (release; the first build takes a few minutes)");
     process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
 
+    eprintln!("xtask: preparing the edge (tools are installed once and cached; builds take a minute or two)");
+    let tools = EdgeTools::ensure()?;
+    edge::build_worker(&tools)?;
+    let component = edge::build_component()?;
+    let wasmtime = edge_tools::wasmtime()?;
+
     net::ensure_free(&origin_addr, "ORIGIN_ADDR")?;
-    // An edge (`wrangler dev`) joins here later; the supervisor stops it before the origin.
+    for port in [WORKERD_PORT, WASMTIME_PORT] {
+        net::ensure_free(&format!("127.0.0.1:{port}"), "nothing (stop what listens there)")?;
+    }
+    // Stopped newest first: the edges before the origin they call.
     let mut services = Supervisor::default();
     let mut origin = child_env(cargo(&["run", "--quiet", "--release", "-p", "origin", "--", "serve"]), &config);
     origin.env("DATABASE_URL", database.url()).env("ORIGIN_ADDR", &origin_addr);
     services.spawn("origin", &mut origin)?;
     services.wait_until("origin", STARTUP_LIMIT, || net::get_status(probe, "/").is_some())?;
-    eprintln!("origin: http://{probe}  docs: http://{probe}/docs");
+
+    // The edges read the same settings as the origin, and find it where it listens.
+    let mut edge_vars: Vec<(&str, String)> = EDGE_SETTINGS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().or_else(|| env_file::lookup(&config, name)).map(|v| (*name, v)))
+        .filter(|(name, _)| *name != "ORIGIN_URL")
+        .collect();
+    edge_vars.push(("ORIGIN_URL", format!("http://{probe}")));
+    services.spawn("edge (wrangler dev)", &mut edge::wrangler_dev(&tools, WORKERD_PORT, &edge_vars))?;
+    services
+        .spawn("edge (wasmtime serve)", &mut edge::wasmtime_serve(&wasmtime, &component, WASMTIME_PORT, &edge_vars))?;
+    for port in [WORKERD_PORT, WASMTIME_PORT] {
+        let addr = net::reachable(&format!("127.0.0.1:{port}"))?;
+        services.wait_until("the edge", STARTUP_LIMIT, || net::get_status(addr, "/").is_some())?;
+    }
+    eprintln!();
+    eprintln!("origin:                     http://{probe}  (docs: http://{probe}/docs)");
+    eprintln!("edge on workerd (wrangler): http://127.0.0.1:{WORKERD_PORT}");
+    eprintln!("edge on wasmtime (WASI):    http://127.0.0.1:{WASMTIME_PORT}");
     eprintln!("xtask: Ctrl-C stops everything");
 
     let result = services.wait();
