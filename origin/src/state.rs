@@ -7,8 +7,10 @@ use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
 
+use shared::policy::Password;
+
 use crate::clock::Clock;
-use crate::hasher::PasswordHasher;
+use crate::hasher::{PasswordHasher, off_executor};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,4 +22,12 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.
     pub service_tokens: Arc<[String]>,
+}
+
+impl AppState {
+    /// A new PHC string for `password`, computed off the async executor.
+    pub async fn hash_password(&self, password: Password) -> String {
+        let hasher = self.hasher.clone();
+        off_executor(move || hasher.hash(&password)).await
+    }
 }

@@ -87,25 +87,7 @@ pub struct Changes {
 }
 
 pub async fn insert(pool: &Pool, user: &NewUser, password_hash: &str, role: Role) -> Result<User, StoreError> {
-    let client = pool.get().await?;
-    let sql = format!(
-        "INSERT INTO users (username, password, email, first_name, last_name, role)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
-    );
-    let row = client
-        .query_one(
-            &sql,
-            &[
-                &user.username.as_ref(),
-                &password_hash,
-                &user.email.as_ref(),
-                &user.first_name.as_ref(),
-                &user.last_name.as_ref(),
-                &role.as_str(),
-            ],
-        )
-        .await?;
-    User::from_row(&row)
+    write_new(pool, user, password_hash, role, "").await
 }
 
 pub async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>, StoreError> {
@@ -180,15 +162,25 @@ pub async fn list(pool: &Pool, limit: i64, offset: i64) -> Result<Vec<User>, Sto
 
 /// Makes `username` an admin, creating it when missing; the password is set either way.
 pub async fn upsert_admin(pool: &Pool, user: &NewUser, password_hash: &str) -> Result<User, StoreError> {
+    let promote = "ON CONFLICT (lower(username)) DO UPDATE SET
+            role = 'admin', active = TRUE, password = EXCLUDED.password,
+            password_timestamp = extract(epoch FROM clock_timestamp()),
+            token_version = users.token_version + 1";
+    write_new(pool, user, password_hash, Role::Admin, promote).await
+}
+
+/// Inserts `user`; `on_conflict` says what to do when the name exists (empty: the insert fails).
+async fn write_new(
+    pool: &Pool,
+    user: &NewUser,
+    password_hash: &str,
+    role: Role,
+    on_conflict: &str,
+) -> Result<User, StoreError> {
     let client = pool.get().await?;
     let sql = format!(
         "INSERT INTO users (username, password, email, first_name, last_name, role)
-         VALUES ($1, $2, $3, $4, $5, 'admin')
-         ON CONFLICT (lower(username)) DO UPDATE SET
-            role = 'admin', active = TRUE, password = EXCLUDED.password,
-            password_timestamp = extract(epoch FROM clock_timestamp()),
-            token_version = users.token_version + 1
-         RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6) {on_conflict} RETURNING {COLUMNS}"
     );
     let row = client
         .query_one(
@@ -199,6 +191,7 @@ pub async fn upsert_admin(pool: &Pool, user: &NewUser, password_hash: &str) -> R
                 &user.email.as_ref(),
                 &user.first_name.as_ref(),
                 &user.last_name.as_ref(),
+                &role.as_str(),
             ],
         )
         .await?;

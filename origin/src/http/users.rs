@@ -11,7 +11,6 @@ use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
 use super::error::ApiError;
 use super::extract::{AdminUser, CurrentUser, JsonBody};
 use crate::db::users::{self, Changes};
-use crate::hasher::off_executor;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,9 +34,7 @@ async fn sign_up(
     JsonBody(body): JsonBody<UserCreate>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
     let new_user = body.parse(&state.password_policy)?;
-    let hasher = state.hasher.clone();
-    let password = new_user.password.clone();
-    let hash = off_executor(move || hasher.hash(&password)).await;
+    let hash = state.hash_password(new_user.password.clone()).await;
     let user = users::insert(&state.pool, &new_user, &hash, Role::User).await?;
     Ok((StatusCode::CREATED, Json(user.to_out())))
 }
@@ -73,10 +70,7 @@ async fn update_me(
 ) -> Result<Json<UserOut>, ApiError> {
     let parsed = body.parse(&state.password_policy, [&user.username, &user.email])?;
     let password_hash = match parsed.password {
-        Some(password) => {
-            let hasher = state.hasher.clone();
-            Some(off_executor(move || hasher.hash(&password)).await)
-        }
+        Some(password) => Some(state.hash_password(password).await),
         None => None,
     };
     let changes = Changes {
