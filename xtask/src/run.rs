@@ -109,11 +109,35 @@ fn load_config() -> Result<BTreeMap<String, String>> {
         eprintln!("xtask: wrote config/.env from config/.env.example{secrets}");
     }
     if target.exists() {
-        env_file::load(&target)
+        let config = env_file::load(&target)?;
+        write_dev_vars(&config)?;
+        Ok(config)
     } else {
         eprintln!("xtask: no config/.env or config/.env.example; using the environment only");
         Ok(BTreeMap::new())
     }
+}
+
+/// `.dev.vars`, the secrets `npx wrangler dev` reads when run by hand: the same as the origin's,
+/// written once from config/.env. (`cargo xtask run` passes them to wrangler itself.)
+fn write_dev_vars(config: &BTreeMap<String, String>) -> Result<()> {
+    let path = root().join(".dev.vars");
+    if path.exists() {
+        return Ok(());
+    }
+    let lines: Vec<String> = ["JWT_SECRET", "JWT_KEYS", "EDGE_SERVICE_TOKEN"]
+        .iter()
+        .filter_map(|name| env_file::lookup(config, name).map(|value| format!("{name}={value}\n")))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    file.write_all(lines.concat().as_bytes())?;
+    eprintln!("xtask: wrote .dev.vars (the edge's secrets for `npx wrangler dev`) from config/.env");
+    Ok(())
 }
 
 /// The file's settings for a child, under whatever the real environment already sets.
