@@ -6,6 +6,7 @@
     reason = "the workspace sets this for shared's no_std core; xtask is a std program"
 )]
 
+mod docker_files;
 mod e2e;
 mod edge;
 mod edge_tools;
@@ -71,6 +72,8 @@ fn dispatch(args: &[&str]) -> Result<()> {
             let database = postgres::Database::provide(url, "jwt_auth")?;
             e2e::run(database.url()).map(|_| eprintln!("xtask: e2e passed"))
         }
+        // Not in the usage: the Docker files' check alone.
+        ["docker-files"] => docker_files::check().map(|_| eprintln!("xtask: docker files checked")),
         // Not in the usage: the schemathesis step alone.
         ["schemathesis"] => {
             let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());

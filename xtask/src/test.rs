@@ -7,7 +7,7 @@ use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
 use crate::workspace::{cargo, root};
-use crate::{e2e, process, schemathesis, tools};
+use crate::{docker_files, e2e, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
 const PYJWT_SCRIPT: &str = "shared/tests/vectors/check_with_pyjwt.py";
@@ -72,6 +72,7 @@ fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
     }
 
     summary.run("vectors checked with PyJWT", pyjwt_vectors)?;
+    summary.run("docker files (no engine)", docker_files::check)?;
 
     if quick {
         summary.skip("schemathesis", "--quick");
