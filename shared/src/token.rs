@@ -113,15 +113,6 @@ impl Keyring {
     fn signing(&self) -> &HS256Key {
         &self.keys[0].1
     }
-
-    fn find(&self, kid: Option<&str>) -> Option<&HS256Key> {
-        match kid {
-            Some(kid) => self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key),
-            // A token without `kid` can only mean the one key there is.
-            None if self.keys.len() == 1 => Some(&self.keys[0].1),
-            None => None,
-        }
-    }
 }
 
 fn check_secret(var: &str, secret: &str) -> Result<(), KeyConfigError> {
@@ -316,18 +307,26 @@ impl TokenService {
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid("too long"));
         }
-        let meta = Token::decode_metadata(token).map_err(|_| invalid("malformed"))?;
-        if meta.algorithm() != ALG {
-            return Err(invalid("algorithm not allowed"));
-        }
-        let key = self.keys.find(meta.key_id()).ok_or(invalid("unknown kid"))?;
+        // With one key there is nothing to choose: jwt-simple checks the algorithm and the `kid`
+        // itself, and the header is decoded once. With several, the header names the key.
+        let (kid, key) = match self.keys.keys.as_slice() {
+            [(kid, key)] => (kid, key),
+            keys => {
+                let meta = Token::decode_metadata(token).map_err(|_| invalid("malformed"))?;
+                let kid = meta.key_id().ok_or(invalid("no kid"))?;
+                let (kid, key) = keys.iter().find(|(k, _)| k == kid).ok_or(invalid("unknown kid"))?;
+                (kid, key)
+            }
+        };
         let options = VerificationOptions {
             time_tolerance: Some(Duration::from_secs(LEEWAY_SECS)),
             artificial_time: Some(Duration::from_secs(now)),
             max_token_length: Some(MAX_TOKEN_LEN),
+            required_key_id: Some(kid.clone()),
             ..Default::default()
         };
-        let claims = key.verify_token::<OurClaims>(token, Some(options)).map_err(|_| invalid("signature or time"))?;
+        let claims =
+            key.verify_token::<OurClaims>(token, Some(options)).map_err(|err| invalid(jwt_simple_reason(&err)))?;
         let (Some(iat), Some(exp), Some(_nbf)) = (claims.issued_at, claims.expires_at, claims.invalid_before) else {
             return Err(invalid("missing time claims"));
         };
@@ -364,8 +363,63 @@ impl TokenService {
     }
 }
 
+/// jwt-simple's error, in the words of [`TokenError::reason`].
+fn jwt_simple_reason(err: &jwt_simple::Error) -> &'static str {
+    use jwt_simple::JWTError as E;
+    match err.downcast_ref::<E>() {
+        Some(E::AlgorithmMismatch) => "algorithm not allowed",
+        Some(E::KeyIdentifierMismatch | E::RequiredKeyIdMismatch) => "unknown kid",
+        Some(E::MissingJWTKeyIdentifier | E::RequiredKeyIdMissing) => "no kid",
+        Some(E::InvalidAuthenticationTag | E::InvalidSignature) => "signature",
+        Some(E::TokenHasExpired) => "expired",
+        Some(E::TokenNotValidYet | E::ClockDrift) => "not yet valid",
+        Some(E::TokenTooLong | E::HeaderTooLarge) => "too long",
+        _ => "malformed",
+    }
+}
+
 fn random_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the platform's random source failed");
     bytes.iter().map(|b| alloc::format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+    const OLD: &str = "old-key-0123456789abcdef0123456789abcdef";
+    const NEW: &str = "new-key-0123456789abcdef0123456789abcdef";
+
+    fn service(keys: Keyring) -> TokenService {
+        TokenService::new(keys, TokenSettings::default()).unwrap()
+    }
+
+    fn subject() -> Subject {
+        Subject { user_id: UserId(1), username: "u".into(), role: Role::User, ver: 0 }
+    }
+
+    #[test]
+    fn after_a_rotation_old_tokens_verify_and_a_removed_key_does_not() {
+        let old = service(Keyring::from_spec(&alloc::format!("k1:{OLD}")).unwrap());
+        let token = old.issue(&subject(), TokenKind::Access, "s", NOW);
+        let rotated = service(Keyring::from_spec(&alloc::format!("k2:{NEW},k1:{OLD}")).unwrap());
+        assert!(rotated.verify(&token, TokenKind::Access, NOW).is_ok());
+        let fresh = rotated.issue(&subject(), TokenKind::Access, "s", NOW);
+        let header = Token::decode_metadata(&fresh).unwrap();
+        assert_eq!(header.key_id(), Some("k2"), "new tokens are signed with the first key");
+        let retired = service(Keyring::from_spec(&alloc::format!("k2:{NEW}")).unwrap());
+        assert_eq!(retired.verify(&token, TokenKind::Access, NOW).unwrap_err().reason, "unknown kid");
+        let several = service(Keyring::from_spec(&alloc::format!("k2:{NEW},k3:{OLD}")).unwrap());
+        assert_eq!(several.verify(&token, TokenKind::Access, NOW).unwrap_err().reason, "unknown kid");
+    }
+
+    #[test]
+    fn a_token_without_kid_is_refused() {
+        let keys = Keyring { keys: alloc::vec![(String::from("k"), HS256Key::from_bytes(OLD.as_bytes()))] };
+        let unnamed = service(keys).issue(&subject(), TokenKind::Access, "s", NOW);
+        let named = service(Keyring::from_spec(&alloc::format!("k:{OLD}")).unwrap());
+        assert_eq!(named.verify(&unnamed, TokenKind::Access, NOW).unwrap_err().reason, "no kid");
+    }
 }

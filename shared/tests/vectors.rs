@@ -98,15 +98,15 @@ struct IssuedPassword {
 const REJECTIONS: &[(&str, &str)] = &[
     ("alg_none", "algorithm not allowed"),
     ("hs512", "algorithm not allowed"),
-    ("tampered", "signature or time"),
-    ("expired", "signature or time"),
+    ("tampered", "signature"),
+    ("expired", "expired"),
     ("refresh_as_access", "wrong typ"),
     ("access_as_refresh", "wrong typ"),
-    ("wrong_key", "signature or time"),
+    ("wrong_key", "signature"),
     ("wrong_issuer", "issuer"),
     ("wrong_audience", "audience"),
     ("unknown_kid", "unknown kid"),
-    ("not_yet_valid", "signature or time"),
+    ("not_yet_valid", "not yet valid"),
     ("missing_exp", "missing time claims"),
 ];
 
