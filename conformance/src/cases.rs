@@ -478,6 +478,10 @@ pub fn cases() -> Vec<Case> {
         post("refresh with an alg none token", "/auth/refresh")
             .json(r#"{"refresh_token": "{refresh_alg_none}"}"#)
             .invalid_token(),
+        // Duplicated keys: the last one counts, everywhere.
+        post("refresh with a good token, then garbage, under one key", "/auth/refresh")
+            .json(r#"{"refresh_token": "{refresh}", "refresh_token": "garbage"}"#)
+            .invalid_token(),
         post("refresh with {}", "/auth/refresh")
             .json("{}")
             .invalid(r#"{"detail": [{"loc": ["body", "refresh_token"], "type": "missing"}]}"#),
@@ -488,8 +492,20 @@ pub fn cases() -> Vec<Case> {
             .expect(r#"{"detail": "Method Not Allowed"}"#)
             .compare_header("allow"),
         get("unknown path", "/no/such/path").status(404).expect(r#"{"detail": "Not Found"}"#),
+        get("a doubled slash is another path", "//users")
+            .bearer("access")
+            .status(404)
+            .expect(r#"{"detail": "Not Found"}"#),
+        Case::new("HEAD /users with a garbage token", "HEAD", "/users")
+            .header("authorization", "Bearer garbage")
+            .status(401)
+            .expect_header("www-authenticate", r#"Bearer error="invalid_token""#),
         // The internal API is the edge's alone: a client reaches it neither directly nor through an edge.
         post("internal API from a client", "/internal/v1/auth/login")
+            .json(r#"{"username": "{admin_user}", "password": "{admin_password}"}"#)
+            .status(404)
+            .expect(r#"{"detail": "Not Found"}"#),
+        post("internal API behind a dot segment", "/x/../internal/v1/auth/login")
             .json(r#"{"username": "{admin_user}", "password": "{admin_password}"}"#)
             .status(404)
             .expect(r#"{"detail": "Not Found"}"#),

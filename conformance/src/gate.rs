@@ -12,8 +12,12 @@ use serde_json::Value;
 use crate::client::{Client, Request};
 
 fn get_users(token: &str, request_id: &str) -> Request {
+    users("GET", token, request_id)
+}
+
+fn users(method: &'static str, token: &str, request_id: &str) -> Request {
     Request {
-        method: "GET",
+        method,
         path: "/users".into(),
         headers: vec![("authorization".into(), format!("Bearer {token}")), ("x-request-id".into(), request_id.into())],
         body: None,
@@ -69,6 +73,13 @@ pub fn never_reaches_origin(
             Ok(r) => problems.push(format!("{what}: status {}, expected 401", r.status)),
             Err(e) => problems.push(format!("{what}: {e}")),
         }
+    }
+    // HEAD runs the origin's GET handler: it must be gated as GET is.
+    let head_id = format!("gate-{run_id}-head");
+    match client.send(base, &users("HEAD", "not.a.token", &head_id)) {
+        Ok(r) if r.status == 401 => ids.push((&"HEAD with garbage", head_id)),
+        Ok(r) => problems.push(format!("HEAD with garbage: status {}, expected 401", r.status)),
+        Err(e) => problems.push(format!("HEAD with garbage: {e}")),
     }
     let control = format!("gate-{run_id}-good");
     match client.send(base, &get_users(access, &control)) {

@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use worker::{AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
 
@@ -43,7 +44,11 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             return Ok(Response::from_bytes(br#"{"detail":"Service misconfigured"}"#.to_vec())?.with_status(503));
         }
     };
-    let head = to_http(&request)?;
+    // A header value the Fetch spec allows but `http` refuses (a control byte) is the client's
+    // mistake: answered like any bad request, never a thrown exception (Cloudflare's own 500).
+    let Ok(head) = to_http(&request) else {
+        return from_http(crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"));
+    };
     let client_ip = request.headers().get("cf-connecting-ip")?;
     let now = worker::Date::now().as_millis() / 1000;
     let answer = edge.handle(head.map(|()| CloudflareBody(request)), client_ip.as_deref(), now).await;
@@ -85,8 +90,17 @@ impl LazyBody for CloudflareBody {
         if declared.is_some_and(|n| n > limit) {
             return Err(BodyError::TooLarge);
         }
-        let bytes = self.0.bytes().await.map_err(|_| BodyError::Unreadable)?;
-        if bytes.len() > limit { Err(BodyError::TooLarge) } else { Ok(bytes) }
+        // A chunked body declares no length: read it a chunk at a time and stop past the limit,
+        // so a huge upload cannot fill the isolate's memory.
+        let mut chunks = self.0.stream().map_err(|_| BodyError::Unreadable)?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|_| BodyError::Unreadable)?);
+            if bytes.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+        }
+        Ok(bytes)
     }
 }
 

@@ -39,8 +39,10 @@ impl EdgeConfig {
         let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let tokens = shared::token::from_lookup(&var).map_err(|e| ConfigError(e.0))?;
         let origin_url = get("ORIGIN_URL").ok_or_else(|| ConfigError("ORIGIN_URL is not set".into()))?;
-        if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
-            return Err(ConfigError(format!("ORIGIN_URL={origin_url} must start with http:// or https://")));
+        let origin_url = origin_url.trim_end_matches('/').to_owned();
+        let usable = format!("{origin_url}/").parse::<http::Uri>().is_ok_and(|uri| uri.authority().is_some());
+        if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) || !usable {
+            return Err(ConfigError(format!("ORIGIN_URL={origin_url} must be an http:// or https:// URL")));
         }
         let origin_timeout_ms = match get("ORIGIN_TIMEOUT_MS") {
             None => 5000,
@@ -58,7 +60,7 @@ impl EdgeConfig {
             })?;
         Ok(Self {
             tokens,
-            origin_url: origin_url.trim_end_matches('/').to_owned(),
+            origin_url,
             origin_timeout_ms,
             service_token,
             cors: Cors::parse(get("CORS_ALLOWED_ORIGINS").as_deref().unwrap_or("")),
@@ -93,6 +95,10 @@ mod tests {
         assert!(without("JWT_SECRET").unwrap_err().0.contains("JWT_SECRET"));
         assert!(without("EDGE_SERVICE_TOKEN").unwrap_err().0.contains("EDGE_SERVICE_TOKEN"));
         assert!(without("ORIGIN_URL").unwrap_err().0.contains("ORIGIN_URL"));
+        for unusable in ["127.0.0.1:8000", "http://", "http://exa mple.com"] {
+            let err = config(&[GOOD[0], ("ORIGIN_URL", unusable), GOOD[2]]).unwrap_err();
+            assert!(err.0.contains("ORIGIN_URL"), "{unusable}");
+        }
         let weak = config(&[GOOD[0], GOOD[1], ("EDGE_SERVICE_TOKEN", "short")]).unwrap_err();
         assert!(weak.0.contains("EDGE_SERVICE_TOKEN"));
         let bad_timeout = config(&[GOOD[0], GOOD[1], GOOD[2], ("ORIGIN_TIMEOUT_MS", "0")]).unwrap_err();

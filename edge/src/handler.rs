@@ -8,7 +8,7 @@
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use shared::api::{Grant, MAX_BODY_BYTES, RefreshRequest};
+use shared::api::{Grant, MAX_BODY_BYTES};
 use shared::domain::{Role, TokenKind, UserId};
 use shared::token::{Subject, TokenError, TokenService, VerifiedToken};
 
@@ -109,12 +109,20 @@ impl<O: OriginClient> Edge<O> {
     }
 
     async fn route<B: LazyBody>(&self, method: &Method, path: &str, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+        // The edge's credential rides on every forwarded call, and the origin matches paths byte
+        // for byte: a path that something between the two could rewrite (`//`, dot segments,
+        // encoded separators) into a gated or internal route is refused here, as the origin would.
+        if !is_canonical(path) {
+            return respond::error(StatusCode::NOT_FOUND, shared::error::detail::NOT_FOUND);
+        }
+        // Gated by every method the origin routes there (HEAD runs the GET handler); other methods
+        // reach no handler, so the origin's 405 needs no token.
         match (method.as_str(), path) {
             ("GET", "/") => self.health(cx).await,
             ("POST", "/auth/token" | "/auth/login") => self.login(path, cx, body).await,
             ("POST", "/auth/refresh") => self.refresh(cx, body).await,
-            ("GET" | "PATCH" | "DELETE", "/users") => self.gated(method, false, cx, body).await,
-            ("GET", "/users/admin") => self.gated(method, true, cx, body).await,
+            ("GET" | "HEAD" | "PATCH" | "DELETE", "/users") => self.gated(method, false, cx, body).await,
+            ("GET" | "HEAD", "/users/admin") => self.gated(method, true, cx, body).await,
             // The edge's own credential rides on every forwarded call: the internal API must not
             // be reachable through it. Answered as the origin answers strangers.
             (_, internal) if internal.starts_with("/internal/") || internal == "/internal" => {
@@ -126,7 +134,11 @@ impl<O: OriginClient> Edge<O> {
 
     /// The edge is up; the origin's health says whether the service is.
     async fn health(&self, cx: &Context<'_>) -> Response<Vec<u8>> {
-        match self.origin.send(self.origin_request(&Method::GET, "/", cx, Vec::new())).await {
+        let request = match self.origin_request(&Method::GET, "/", cx, Vec::new()) {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
+        };
+        match self.origin.send(request).await {
             Ok(answer) if answer.status() == StatusCode::OK => {
                 respond::json(StatusCode::OK, &serde_json::json!({"status": "ok", "origin": "ok"}))
             }
@@ -151,10 +163,18 @@ impl<O: OriginClient> Edge<O> {
             Ok(body) => body,
             Err(err) => return respond::body_error(err),
         };
-        // A body that is not `{"refresh_token": "<string>"}` goes on as it is, so the origin
-        // answers it with its own 422.
-        if let Ok(RefreshRequest { refresh_token }) = serde_json::from_slice::<RefreshRequest>(&body)
-            && self.config.tokens.verify(&refresh_token, TokenKind::Refresh, cx.now).is_err()
+        // Read as the origin reads it (a JSON object whose last `refresh_token` wins), so the
+        // token checked here is the one the origin would use. A body without one goes on as it
+        // is, for the origin's own 422.
+        let presented = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|value| match value {
+            serde_json::Value::Object(mut fields) => match fields.remove("refresh_token") {
+                Some(serde_json::Value::String(token)) => Some(token),
+                _ => None,
+            },
+            _ => None,
+        });
+        if let Some(token) = presented
+            && self.config.tokens.verify(&token, TokenKind::Refresh, cx.now).is_err()
         {
             return respond::invalid_token();
         }
@@ -163,7 +183,10 @@ impl<O: OriginClient> Edge<O> {
 
     /// Asks the origin's internal API for a grant and signs the pair it names.
     async fn grant(&self, internal_path: &str, cx: &Context<'_>, body: Vec<u8>) -> Response<Vec<u8>> {
-        let request = self.origin_request(&Method::POST, internal_path, cx, body);
+        let request = match self.origin_request(&Method::POST, internal_path, cx, body) {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
+        };
         let answer = match self.origin.send(request).await {
             Ok(answer) => answer,
             Err(err) => return origin_failure(&err),
@@ -212,7 +235,11 @@ impl<O: OriginClient> Edge<O> {
                 Err(err) => return respond::body_error(err),
             }
         };
-        match self.origin.send(self.origin_request(method, cx.path_and_query, cx, body)).await {
+        let request = match self.origin_request(method, cx.path_and_query, cx, body) {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
+        };
+        match self.origin.send(request).await {
             Ok(answer) => passed_back(answer),
             Err(err) => origin_failure(&err),
         }
@@ -224,10 +251,15 @@ impl<O: OriginClient> Edge<O> {
         path_and_query: &str,
         cx: &Context<'_>,
         body: Vec<u8>,
-    ) -> Request<Vec<u8>> {
+    ) -> Result<Request<Vec<u8>>, Response<Vec<u8>>> {
+        // ORIGIN_URL was checked at start-up to take a path: only a client's URI too long for
+        // `http` once the origin's address is in front fails here.
+        let Ok(uri) = format!("{}{path_and_query}", self.config.origin_url).parse() else {
+            return Err(respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG));
+        };
         let mut request = Request::new(body);
         *request.method_mut() = method.clone();
-        *request.uri_mut() = format!("{}{path_and_query}", self.config.origin_url).parse().unwrap_or_default();
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         for name in [AUTHORIZATION, CONTENT_TYPE, USER_AGENT] {
             if let Some(value) = cx.headers.get(&name) {
@@ -243,7 +275,7 @@ impl<O: OriginClient> Edge<O> {
         if let Some(ip) = cx.client_ip.and_then(|ip| HeaderValue::from_str(ip).ok()) {
             headers.insert(CLIENT_IP, ip);
         }
-        request
+        Ok(request)
     }
 }
 
@@ -271,4 +303,15 @@ fn origin_failure(err: &OriginError) -> Response<Vec<u8>> {
 fn is_safe_request_id(id: &HeaderValue) -> bool {
     let bytes = id.as_bytes();
     !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+/// A path with no `//`, no `.` or `..` segment and no percent-encoded dot, slash or backslash: one
+/// that every proxy and router reads the same way.
+fn is_canonical(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    path.starts_with('/')
+        && !path.contains("//")
+        && !path.contains('\\')
+        && !["%2e", "%2f", "%5c"].iter().any(|encoded| lower.contains(encoded))
+        && !path.split('/').any(|segment| segment == "." || segment == "..")
 }

@@ -84,6 +84,17 @@ async fn forged_expired_and_wrong_kind_tokens_are_refused_without_reaching_the_o
         assert_eq!(body(&response), json!({"detail": "Could not validate credentials"}));
         assert!(origin.requests.borrow().is_empty(), "{bad} reached the origin");
     }
+    // HEAD runs the origin's GET handlers: it is gated alike, and a user's token stays off the
+    // admin list whatever the method.
+    let user = token(Role::User, TokenKind::Access);
+    for (path, bearer, status) in
+        [("/users", "garbage", StatusCode::UNAUTHORIZED), ("/users/admin", user.as_str(), StatusCode::FORBIDDEN)]
+    {
+        let (response, origin) =
+            handle(RecordingOrigin::default(), request(Method::HEAD, path, Some(bearer), "")).await;
+        assert_eq!(response.status(), status, "HEAD {path}");
+        assert!(origin.requests.borrow().is_empty(), "HEAD {path} reached the origin");
+    }
 }
 
 #[tokio::test]
@@ -170,6 +181,14 @@ async fn a_bad_refresh_token_dies_at_the_edge_and_a_malformed_body_goes_to_the_o
         handle(RecordingOrigin::answering([unprocessable]), request(Method::POST, "/auth/refresh", None, "{}")).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(origin.requests.borrow()[0].uri().path(), "/internal/v1/auth/refresh");
+
+    // The origin reads the last of duplicated keys: so does the edge, and a forged last one dies here.
+    let good = token(Role::User, TokenKind::Refresh);
+    let duplicated = format!(r#"{{"refresh_token":"{good}","refresh_token":"forged.token.here"}}"#);
+    let (response, origin) =
+        handle(RecordingOrigin::default(), request(Method::POST, "/auth/refresh", None, &duplicated)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(origin.requests.borrow().is_empty());
 }
 
 #[tokio::test]
@@ -248,4 +267,30 @@ async fn the_internal_api_cannot_be_reached_through_the_edge() {
         assert_eq!((response.status(), body(&response)), (StatusCode::NOT_FOUND, json!({"detail": "Not Found"})));
         assert!(origin.requests.borrow().is_empty(), "{path} reached the origin");
     }
+    // Paths a normalising proxy between edge and origin would turn into the internal API (or a
+    // gated route) are refused at the edge, as the origin refuses them: 404.
+    for path in [
+        "//internal/v1/auth/token",
+        "/./internal/v1/auth/token",
+        "/x/../internal/v1/auth/token",
+        "/%2e%2e/internal/v1/auth/token",
+        "/users%2Fadmin",
+        "//users",
+        "/x\\..\\users",
+    ] {
+        let (response, origin) = handle(RecordingOrigin::default(), request(Method::POST, path, None, "{}")).await;
+        assert_eq!((response.status(), body(&response)), (StatusCode::NOT_FOUND, json!({"detail": "Not Found"})));
+        assert!(origin.requests.borrow().is_empty(), "{path} reached the origin");
+    }
+}
+
+#[tokio::test]
+async fn a_uri_too_long_to_forward_is_414_and_never_sent_elsewhere() {
+    let access = token(Role::User, TokenKind::Access);
+    // Within what `http` parses, over it once the origin's address is in front.
+    let path = format!("/users?{}", "a".repeat(65_520));
+    let (response, origin) =
+        handle(RecordingOrigin::default(), request(Method::DELETE, &path, Some(&access), "")).await;
+    assert_eq!((response.status(), body(&response)), (StatusCode::URI_TOO_LONG, json!({"detail": "URI Too Long"})));
+    assert!(origin.requests.borrow().is_empty());
 }

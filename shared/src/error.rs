@@ -17,6 +17,7 @@ pub mod detail {
     pub const NOT_FOUND: &str = "Not Found";
     pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
     pub const BODY_TOO_LARGE: &str = "Request body too large";
+    pub const URI_TOO_LONG: &str = "URI Too Long";
     /// FastAPI's words for a body that could not be read.
     pub const BODY_UNREADABLE: &str = "There was an error parsing the body";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
