@@ -138,7 +138,7 @@ mkdir -p "$WORK/origin-cwd" # no config/.env here: only the variables below appl
 say "starting the origin on 127.0.0.1:$ORIGIN_PORT"
 (
   cd "$WORK/origin-cwd"
-  DATABASE_URL="$PG/$ORIGIN_DB" JWT_SECRET="$SECRET" ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" \
+  DATABASE_URL="$PG/$ORIGIN_DB" JWT_SECRET="$SECRET" ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" METRICS_ADDR= \
     PBKDF2_ITERATIONS="$ITERATIONS" RUST_LOG="${ORIGIN_RUST_LOG:-warn}" \
     exec setsid "$ORIGIN_BIN" serve
 ) >"$WORK/origin.log" 2>&1 &

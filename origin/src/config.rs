@@ -20,6 +20,8 @@ pub struct Config {
     pub database_url: String,
     /// `ORIGIN_ADDR`: where `serve` listens (default 127.0.0.1:8000).
     pub addr: SocketAddr,
+    /// `METRICS_ADDR`: where `/metrics` is served, apart from the API (unset: not served).
+    pub metrics_addr: Option<SocketAddr>,
     /// `JWT_SECRET` or `JWT_KEYS`, with `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`,
     /// `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`.
     pub tokens: TokenService,
@@ -54,6 +56,13 @@ impl Config {
             ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
         })?;
         let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
+        let metrics_addr = match get("METRICS_ADDR") {
+            None => None,
+            Some(raw) => Some(
+                raw.parse()
+                    .map_err(|_| ConfigError(format!("METRICS_ADDR={raw}: use host:port, e.g. 127.0.0.1:9100")))?,
+            ),
+        };
         let tokens = shared::token::from_lookup(&var).map_err(|e| ConfigError(e.0))?;
         let hash_policy = HashPolicy::new(parse_or(&get, "PBKDF2_ITERATIONS", HashPolicy::DEFAULT_ITERATIONS)?)
             .map_err(|e| ConfigError(e.into()))?;
@@ -84,6 +93,7 @@ impl Config {
         Ok(Self {
             database_url,
             addr,
+            metrics_addr,
             tokens,
             hash_policy,
             password_policy,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod hasher;
 pub mod http;
+pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

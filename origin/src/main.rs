@@ -59,6 +59,9 @@ async fn main() -> ExitCode {
 async fn serve(config: &Config) -> Result<(), String> {
     let app = Application::build(config, Overrides::none()).await?;
     tracing::info!(addr = %app.local_addr(), "origin listening");
+    if let Some(addr) = app.metrics_addr() {
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    }
     app.serve(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 

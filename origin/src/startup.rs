@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::db;
 use crate::hasher::{PasswordHasher, Pbkdf2Hasher};
 use crate::http;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// What a test may swap for its own: the hasher (to count hashes) and the clock (to move time).
@@ -28,6 +29,8 @@ impl Overrides {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// `/metrics`, on a listener of its own when `METRICS_ADDR` is set.
+    metrics: Option<(TcpListener, axum::Router)>,
     pub state: AppState,
 }
 
@@ -48,21 +51,45 @@ impl Application {
             password_policy: config.password_policy,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             service_tokens: config.service_tokens.clone().into(),
+            metrics: Arc::new(Metrics::new()),
         };
-        let listener =
-            TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
-        Ok(Self { listener, router: http::router(state.clone()), state })
+        let listener = bind(config.addr).await?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some((bind(addr).await?, http::metrics::router(state.clone()))),
+            None => None,
+        };
+        Ok(Self { listener, router: http::router(state.clone()), metrics, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(listener, _)| listener.local_addr().expect("a bound listener has an address"))
+    }
+
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await
+        let api = axum::serve(self.listener, service).with_graceful_shutdown(shutdown);
+        match self.metrics {
+            // The metrics listener lives as long as the API: it stops when the API has drained.
+            Some((listener, router)) => {
+                let metrics = axum::serve(listener, router);
+                tokio::select! {
+                    served = api => served,
+                    served = metrics => served,
+                }
+            }
+            None => api.await,
+        }
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -11,6 +11,7 @@ use shared::policy::Password;
 
 use crate::clock::Clock;
 use crate::hasher::{PasswordHasher, off_executor};
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +23,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.
     pub service_tokens: Arc<[String]>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -83,6 +83,9 @@ pub fn run() -> Result<()> {
     }
     eprintln!();
     eprintln!("origin:                     http://{probe}  (docs: http://{probe}/docs)");
+    if let Some(metrics) = env_file::lookup(&config, "METRICS_ADDR").filter(|addr| !addr.is_empty()) {
+        eprintln!("origin's metrics:           http://{metrics}/metrics");
+    }
     eprintln!("edge on workerd (wrangler): http://127.0.0.1:{WORKERD_PORT}");
     eprintln!("edge on wasmtime (WASI):    http://127.0.0.1:{WASMTIME_PORT}");
     eprintln!("xtask: Ctrl-C stops everything");

@@ -37,6 +37,8 @@ pub fn run(server_url: &str) -> Result<Outcome> {
     serve
         .arg("serve")
         .env("ORIGIN_ADDR", addr.to_string())
+        // Empty: no metrics listener, so a developer's config/.env cannot make it collide.
+        .env("METRICS_ADDR", "")
         .env("DATABASE_URL", &database.url)
         .env("JWT_SECRET", random::hex(32)?)
         // Each fuzzed login and registration hashes; the production cost would only slow the run.

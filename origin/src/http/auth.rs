@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::extract::{JsonBody, MediaType, authorize, body_bytes, media_type, parse_json};
 use crate::db::users::{self, User};
 use crate::hasher::off_executor;
+use crate::metrics::LoginFailure;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -125,8 +126,12 @@ pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Res
         }
     })
     .await;
-    let user = user.ok_or(ApiError::BadCredentials)?;
+    let Some(user) = user else {
+        state.metrics.login_failed(LoginFailure::BadCredentials);
+        return Err(ApiError::BadCredentials);
+    };
     if !user.active {
+        state.metrics.login_failed(LoginFailure::Inactive);
         return Err(ApiError::InactiveUser);
     }
     if let Some(hash) = stronger_hash {

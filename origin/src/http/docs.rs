@@ -13,6 +13,8 @@ use crate::state::AppState;
     info(title = "JWT Auth API", description = "JWT authentication: tokens, refresh, users, admin."),
     paths(
         super::health::health,
+        super::health::ready,
+        super::health::live,
         super::auth::token,
         super::auth::login,
         super::auth::refresh,

@@ -21,6 +21,8 @@ pub const SECRET: &str = "integration-tests-secret-0123456789abcdef";
 
 pub struct TestApp {
     pub url: String,
+    /// The `/metrics` listener's base URL.
+    pub metrics_url: String,
     pub client: reqwest::Client,
     pub hasher: Arc<CountingHasher<Pbkdf2Hasher>>,
     pub clock: Arc<ManualClock>,
@@ -109,6 +111,7 @@ pub async fn spawn_on(database: Option<TestDatabase>, url: String, vars: &[(&str
         ("DATABASE_URL", url.as_str()),
         ("JWT_SECRET", SECRET),
         ("ORIGIN_ADDR", "127.0.0.1:0"),
+        ("METRICS_ADDR", "127.0.0.1:0"),
         ("PBKDF2_ITERATIONS", "1000"),
         ("DB_POOL_SIZE", "4"),
         ("DB_TIMEOUT_MS", "1000"),
@@ -123,9 +126,10 @@ pub async fn spawn_on(database: Option<TestDatabase>, url: String, vars: &[(&str
     let overrides = Overrides { hasher: Some(hasher.clone()), clock: Some(clock.clone()) };
     let app = Application::build(&config, overrides).await.expect("build the app");
     let url = format!("http://{}", app.local_addr());
+    let metrics_url = format!("http://{}", app.metrics_addr().expect("METRICS_ADDR is set"));
     let pool = app.state.pool.clone();
     tokio::spawn(app.serve(std::future::pending()));
-    TestApp { url, client: reqwest::Client::new(), hasher, clock, pool, database }
+    TestApp { url, metrics_url, client: reqwest::Client::new(), hasher, clock, pool, database }
 }
 
 pub struct Tokens {
@@ -143,6 +147,13 @@ impl TestApp {
     pub async fn beside(&self, vars: &[(&str, &str)]) -> TestApp {
         let url = self.database.as_ref().expect("an app that owns its database").url.clone();
         spawn_on(None, url, vars).await
+    }
+
+    /// The metrics text, as Prometheus scrapes it.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(format!("{}/metrics", self.metrics_url)).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("metrics text")
     }
 
     pub async fn password_hash(&self, username: &str) -> String {

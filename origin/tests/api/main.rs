@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod helpers;
 mod internal;
+mod metrics;
 mod outage;
 mod robustness;
 mod users;

@@ -15,6 +15,9 @@ async fn with_the_database_cut_requests_get_503_and_the_service_recovers_without
     let health = app.get("/", None).await;
     assert_eq!(health.headers()["retry-after"], "5");
     assert_eq!(status_json(health).await, (StatusCode::SERVICE_UNAVAILABLE, detail("Service temporarily unavailable")));
+    // An orchestrator stops sending traffic (not ready) but does not restart the process (live).
+    assert_eq!(app.get("/health/ready", None).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.get("/health/live", None).await.status(), StatusCode::OK);
     assert_eq!(app.get("/users", Some(&tokens.access)).await.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(app.login("user", PASSWORD).await.status(), StatusCode::SERVICE_UNAVAILABLE);
     let sign_up = app
@@ -27,6 +30,7 @@ async fn with_the_database_cut_requests_get_503_and_the_service_recovers_without
 
     proxy.restore();
     assert_eq!(app.get("/", None).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/health/ready", None).await.status(), StatusCode::OK);
     assert_eq!(app.get("/users", Some(&tokens.access)).await.status(), StatusCode::OK);
     assert_eq!(app.login("user", PASSWORD).await.status(), StatusCode::OK);
 }
