@@ -24,8 +24,11 @@ thread_local! {
 fn edge(env: &Env) -> Built {
     EDGE.with(|cell| {
         cell.get_or_init(|| {
+            // Vars and secrets are both plain strings on `env`. Read them as such: a binding that
+            // is null (workerd's `fromEnvironment` of an unset variable) is simply absent, where
+            // the worker crate's `var()` would throw on it and hang the isolate.
             let config = EdgeConfig::from_lookup(|name| {
-                env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+                worker::js_sys::Reflect::get(env, &name.into()).ok().and_then(|value| value.as_string())
             })?;
             let timeout = Duration::from_millis(config.origin_timeout_ms);
             Ok(Rc::new(Edge::new(config, FetchOrigin { timeout })))
@@ -41,7 +44,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Err(err) => {
             // The operator reads the reason in the log; the client learns only that it is not up.
             worker::console_error!("{err}");
-            return Ok(Response::from_bytes(br#"{"detail":"Service misconfigured"}"#.to_vec())?.with_status(503));
+            return from_http(crate::respond::error(http::StatusCode::SERVICE_UNAVAILABLE, "Service misconfigured"));
         }
     };
     // A header value the Fetch spec allows but `http` refuses (a control byte) is the client's
@@ -79,7 +82,9 @@ fn from_http(answer: http::Response<Vec<u8>>) -> worker::Result<Response> {
             headers.append(name.as_str(), value)?;
         }
     }
-    Ok(Response::from_bytes(body)?.with_status(parts.status.as_u16()).with_headers(headers))
+    // No body is a null body: workerd refuses even an empty one on 204 and 304.
+    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
+    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
 }
 
 struct CloudflareBody(Request);
@@ -92,6 +97,9 @@ impl LazyBody for CloudflareBody {
         }
         // A chunked body declares no length: read it a chunk at a time and stop past the limit,
         // so a huge upload cannot fill the isolate's memory.
+        if self.0.inner().body().is_none() {
+            return Ok(Vec::new()); // No body at all (a DELETE, say): nothing to stream.
+        }
         let mut chunks = self.0.stream().map_err(|_| BodyError::Unreadable)?;
         let mut bytes = Vec::new();
         while let Some(chunk) = chunks.next().await {

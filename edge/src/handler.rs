@@ -136,7 +136,7 @@ impl<O: OriginClient> Edge<O> {
     async fn health(&self, cx: &Context<'_>) -> Response<Vec<u8>> {
         let request = match self.origin_request(&Method::GET, "/", cx, Vec::new()) {
             Ok(request) => request,
-            Err(refusal) => return refusal,
+            Err(UriTooLong) => return respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
         };
         match self.origin.send(request).await {
             Ok(answer) if answer.status() == StatusCode::OK => {
@@ -185,7 +185,7 @@ impl<O: OriginClient> Edge<O> {
     async fn grant(&self, internal_path: &str, cx: &Context<'_>, body: Vec<u8>) -> Response<Vec<u8>> {
         let request = match self.origin_request(&Method::POST, internal_path, cx, body) {
             Ok(request) => request,
-            Err(refusal) => return refusal,
+            Err(UriTooLong) => return respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
         };
         let answer = match self.origin.send(request).await {
             Ok(answer) => answer,
@@ -237,7 +237,7 @@ impl<O: OriginClient> Edge<O> {
         };
         let request = match self.origin_request(method, cx.path_and_query, cx, body) {
             Ok(request) => request,
-            Err(refusal) => return refusal,
+            Err(UriTooLong) => return respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
         };
         match self.origin.send(request).await {
             Ok(answer) => passed_back(answer),
@@ -251,12 +251,10 @@ impl<O: OriginClient> Edge<O> {
         path_and_query: &str,
         cx: &Context<'_>,
         body: Vec<u8>,
-    ) -> Result<Request<Vec<u8>>, Response<Vec<u8>>> {
+    ) -> Result<Request<Vec<u8>>, UriTooLong> {
         // ORIGIN_URL was checked at start-up to take a path: only a client's URI too long for
         // `http` once the origin's address is in front fails here.
-        let Ok(uri) = format!("{}{path_and_query}", self.config.origin_url).parse() else {
-            return Err(respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG));
-        };
+        let uri = format!("{}{path_and_query}", self.config.origin_url).parse().map_err(|_| UriTooLong)?;
         let mut request = Request::new(body);
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri;
@@ -278,6 +276,9 @@ impl<O: OriginClient> Edge<O> {
         Ok(request)
     }
 }
+
+/// A client's URI that cannot be put behind the origin's address (it would exceed `http`'s limit).
+struct UriTooLong;
 
 /// The origin's answer, with only the headers a client should see.
 fn passed_back(answer: Response<Vec<u8>>) -> Response<Vec<u8>> {
