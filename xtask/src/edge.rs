@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::edge_tools::EdgeTools;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::workspace::{cargo, root, target_dir};
 use crate::{process, tools};
 
@@ -28,7 +28,33 @@ pub fn build_worker(tools: &EdgeTools) -> Result<()> {
     let mut command = Command::new(worker_build);
     command.args(["--profile", PROFILE]).current_dir(root().join("edge"));
     tools.apply(&mut command);
-    process::run(&mut command)
+    process::run(&mut command)?;
+    strip_names(tools, &output)
+}
+
+/// worker-build always keeps the wasm's names section (`wasm-opt --debuginfo`); it only names
+/// functions in stack traces, and costs 40 KB of the 250 KB budget after gzip.
+fn strip_names(tools: &EdgeTools, wasm: &Path) -> Result<()> {
+    let stripped = wasm.with_extension("stripped.wasm");
+    let mut command = Command::new(tools.bin("wasm-opt"));
+    command.arg(wasm).arg("-o").arg(&stripped).arg("--strip-debug");
+    // The features worker-build enables, and no others: binaryen must not re-encode anything
+    // workerd does not read yet.
+    for feature in [
+        "mutable-globals",
+        "sign-ext",
+        "nontrapping-float-to-int",
+        "bulk-memory",
+        "multivalue",
+        "reference-types",
+        "exception-handling",
+    ] {
+        command.arg(format!("--enable-{feature}"));
+    }
+    tools.apply(&mut command);
+    process::run(&mut command)?;
+    std::fs::rename(&stripped, wasm)?;
+    Ok(())
 }
 
 /// The WASI component (`wasm32-wasip2`), for `wasmtime serve` and `spin up`.
@@ -79,4 +105,32 @@ fn newest(path: &Path) -> Option<SystemTime> {
         return meta.modified().ok();
     }
     std::fs::read_dir(path).ok()?.filter_map(|entry| entry.ok()).filter_map(|entry| newest(&entry.path())).max()
+}
+
+/// The Cloudflare wasm's budget after gzip: the Workers free plan's limit is 3 MB, ours is small
+/// so cold starts stay fast.
+const WORKER_GZIP_BUDGET: usize = 250_000;
+/// The WASI component's budget after gzip.
+const COMPONENT_GZIP_BUDGET: usize = 300_000;
+
+/// Both builds within their size budgets (gzip -9); a line with the sizes for the summary.
+pub fn check_sizes(component: &Path) -> Result<String> {
+    let mut lines = Vec::new();
+    let mut over = Vec::new();
+    for (what, path, budget) in [
+        ("Cloudflare wasm", root().join("edge/build/index_bg.wasm"), WORKER_GZIP_BUDGET),
+        ("WASI component", component.to_path_buf(), COMPONENT_GZIP_BUDGET),
+    ] {
+        let raw = std::fs::read(&path)?;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gzip, &raw)?;
+        let gzipped = gzip.finish()?.len();
+        let line =
+            format!("{what} {} KB gzip ({} KB raw, budget {} KB)", gzipped / 1000, raw.len() / 1000, budget / 1000);
+        if gzipped > budget {
+            over.push(format!("{line}: over budget ({})", path.display()));
+        }
+        lines.push(line);
+    }
+    if over.is_empty() { Ok(lines.join("; ")) } else { Err(Error::failed(over.join("\n"))) }
 }
