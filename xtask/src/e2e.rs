@@ -1,11 +1,16 @@
-//! The edge, end to end on real hosts: the origin on a database of its own, the Cloudflare build
-//! under `wrangler dev` (workerd) and the WASI component under `wasmtime serve`, both in front of
-//! it. The conformance suite runs against all three and proves from the origin's log that forged
-//! tokens stay at the edge; then each edge must answer 504 within its timeout while the origin
-//! hangs, 502 within 5 s while it is down, and recover, without a restart, once it is back.
+//! The edge, end to end on real hosts: the origin on a database of its own, and in front of it the
+//! Cloudflare build under `wrangler dev` (workerd), the same bundle under `workerd serve` with the
+//! compose file's config, and the WASI component under `wasmtime serve`. Both builds must be
+//! within their size budgets. The conformance suite runs against all four and proves from the
+//! origin's log that forged tokens stay at the edge, and the Postman collection (newman) passes
+//! against each; the origin's log must then hold no secret, password or token, and its metrics
+//! must have counted what the edges forwarded. Last, each edge must answer 504 within its timeout
+//! while the origin hangs, 502 within 5 s while it is down, and recover, without a restart, once
+//! it is back.
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -17,7 +22,7 @@ use crate::proxy::Proxy;
 use crate::summary::Outcome;
 use crate::supervisor::Supervisor;
 use crate::workspace::{cargo, target_dir};
-use crate::{edge, net, process, psql, random};
+use crate::{edge, net, newman, process, psql, random, workerd};
 
 /// Short, so the hang check is quick; the origin answers in milliseconds.
 const ORIGIN_TIMEOUT_MS: u64 = 2000;
@@ -28,34 +33,42 @@ pub fn run(server_url: &str) -> Result<Outcome> {
     let tools = EdgeTools::ensure()?;
     edge::build_worker(&tools)?;
     let component = edge::build_component()?;
+    let sizes = edge::check_sizes(&component)?;
+    eprintln!("xtask: {sizes}");
+    let workerd_config = workerd::stage(&tools)?;
     let wasmtime = edge_tools::wasmtime()?;
     process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
     process::run(&mut cargo(&["build", "-p", "conformance"]))?;
 
     let database = format!("e2e_{}", random::hex(6)?);
     psql::create_database(server_url, &database)?;
-    let result = with_database(&tools, &component, &wasmtime, &psql::with_database(server_url, &database));
+    let hosts = Hosts { component: &component, wasmtime: &wasmtime, workerd_config: &workerd_config };
+    let result = with_database(&tools, &hosts, &psql::with_database(server_url, &database));
     let _ = psql::drop_database(server_url, &database);
     result
 }
 
-fn with_database(
-    tools: &EdgeTools,
-    component: &std::path::Path,
-    wasmtime: &std::path::Path,
-    url: &str,
-) -> Result<Outcome> {
+/// What the edge hosts run.
+struct Hosts<'a> {
+    component: &'a Path,
+    wasmtime: &'a Path,
+    workerd_config: &'a Path,
+}
+
+fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcome> {
     let secret = random::hex(32)?;
     let service_token = random::hex(32)?;
     let log_path = target_dir().join("e2e-origin.log");
     let origin_port = net::free_port()?;
     let origin_addr: SocketAddr = ([127, 0, 0, 1], origin_port).into();
+    let metrics_addr: SocketAddr = ([127, 0, 0, 1], net::free_port()?).into();
     let origin_env = [
         ("DATABASE_URL", url.to_owned()),
         ("JWT_SECRET", secret.clone()),
         ("EDGE_SERVICE_TOKEN", service_token.clone()),
         ("PBKDF2_ITERATIONS", "1000".to_owned()),
         ("ORIGIN_ADDR", origin_addr.to_string()),
+        ("METRICS_ADDR", metrics_addr.to_string()),
         ("RUST_LOG", "info".to_owned()),
         ("LOG_FORMAT", "json".to_owned()),
     ];
@@ -71,24 +84,28 @@ fn with_database(
 
     let proxy = Proxy::start(origin_addr)?;
     let edge_vars = vec![
-        ("JWT_SECRET", secret),
-        ("EDGE_SERVICE_TOKEN", service_token),
+        ("JWT_SECRET", secret.clone()),
+        ("EDGE_SERVICE_TOKEN", service_token.clone()),
         ("ORIGIN_URL", format!("http://127.0.0.1:{}", proxy.port)),
         ("ORIGIN_TIMEOUT_MS", ORIGIN_TIMEOUT_MS.to_string()),
     ];
     let mut edges = Supervisor::default();
+    let wrangler_port = net::free_port()?;
+    edges.spawn("wrangler dev", &mut edge::wrangler_dev(tools, wrangler_port, &edge_vars))?;
     let workerd_port = net::free_port()?;
-    edges.spawn("wrangler dev", &mut edge::wrangler_dev(tools, workerd_port, &edge_vars))?;
+    edges.spawn("workerd serve", &mut workerd::serve(run.workerd_config, workerd_port, &edge_vars))?;
     let wasmtime_port = net::free_port()?;
-    edges.spawn("wasmtime serve", &mut edge::wasmtime_serve(wasmtime, component, wasmtime_port, &edge_vars))?;
-    let hosts: [(&str, SocketAddr); 2] =
-        [("workerd", ([127, 0, 0, 1], workerd_port).into()), ("wasmtime", ([127, 0, 0, 1], wasmtime_port).into())];
+    edges.spawn("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, wasmtime_port, &edge_vars))?;
+    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let hosts: [(&str, SocketAddr); 3] =
+        [("wrangler", local(wrangler_port)), ("workerd", local(workerd_port)), ("wasmtime", local(wasmtime_port))];
     for (name, addr) in hosts {
         edges.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200))?;
     }
 
     let mut conformance = cargo(&["run", "--quiet", "-p", "conformance", "--"]);
     conformance.args(["--admin", &format!("{}:{}", ADMIN.0, ADMIN.1), "--origin-log"]).arg(&log_path);
+    conformance.args(["--origin-metrics", &format!("http://{metrics_addr}/metrics")]);
     conformance.arg(format!("origin=http://{origin_addr}"));
     for (name, addr) in hosts {
         conformance.arg(format!("{name}=http://{addr}"));
@@ -96,6 +113,16 @@ fn with_database(
     process::run(&mut conformance)?;
 
     let mut failures = Vec::new();
+    // Each target runs even when one before it failed, so the message tells which of them fail.
+    for (name, addr) in [("origin", origin_addr)].into_iter().chain(hosts) {
+        match newman::run(tools, name, &format!("http://{addr}"), ADMIN) {
+            Ok(()) => {}
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(error) => failures.push(error.to_string()),
+        }
+    }
+    let secrets = [("JWT_SECRET", secret.as_str()), ("EDGE_SERVICE_TOKEN", service_token.as_str())];
+    failures.extend(log_leaks(&log_path, &secrets));
     proxy.hang(true);
     for (name, addr) in hosts {
         let limit = Duration::from_millis(ORIGIN_TIMEOUT_MS + 2000);
@@ -114,12 +141,40 @@ fn with_database(
     origin.stop();
     if failures.is_empty() {
         Ok(Outcome::Passed(Some(
-            "conformance on origin, workerd, wasmtime; 504, 502 and recovery on both edges".into(),
+            "conformance and Postman on origin, wrangler dev, workerd serve, wasmtime serve; no secret in the \
+             origin's log; 504, 502 and recovery on every edge"
+                .into(),
         )))
     } else {
         Err(Error::failed(failures.join("\n")))
     }
 }
+
+/// What the origin's log must never hold: the secrets, the passwords the suites use, any JWT.
+fn log_leaks(log: &Path, secrets: &[(&str, &str)]) -> Vec<String> {
+    let text = match std::fs::read_to_string(log) {
+        Ok(text) if !text.is_empty() => text,
+        Ok(_) => return vec![format!("{} is empty: the log check would see nothing", log.display())],
+        Err(e) => return vec![format!("reading {}: {e}", log.display())],
+    };
+    let passwords = [ADMIN.1].into_iter().chain(SUITE_PASSWORDS);
+    let mut leaks: Vec<String> = secrets
+        .iter()
+        .filter(|(_, value)| text.contains(value))
+        .map(|(name, _)| format!("the origin's log holds {name}"))
+        .collect();
+    leaks.extend(passwords.filter(|p| text.contains(*p)).map(|p| format!("the origin's log holds a password ({p})")));
+    // Every JWT starts with a base64url JSON object: `{"` encodes to `eyJ`.
+    if let Some(at) = text.find("eyJ") {
+        let line = text[..at].lines().count();
+        leaks.push(format!("the origin's log holds what looks like a token ({}, line {line})", log.display()));
+    }
+    leaks
+}
+
+/// The passwords the conformance suite (conformance/src/cases.rs) and the Postman collection
+/// sign up and change to.
+const SUITE_PASSWORDS: [&str; 3] = ["velvet-otter-signs-14", "a-brand-new-passphrase-77", "quiet-harbor-lamps-27"];
 
 /// `GET /` through the edge at `addr` must answer `status` within `limit`.
 fn expect(failures: &mut Vec<String>, host: &str, situation: &str, addr: SocketAddr, status: u16, limit: Duration) {

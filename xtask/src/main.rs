@@ -14,6 +14,7 @@ mod env_file;
 mod error;
 mod interrupt;
 mod net;
+mod newman;
 mod pg;
 mod postgres;
 mod process;
@@ -27,6 +28,7 @@ mod summary;
 mod supervisor;
 mod test;
 mod tools;
+mod workerd;
 mod workspace;
 
 use std::process::ExitCode;
