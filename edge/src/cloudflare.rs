@@ -118,11 +118,10 @@ struct FetchOrigin {
 
 impl OriginClient for FetchOrigin {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
-        let target = request.uri().path().to_owned();
+        let context = crate::FailureContext::of(&request);
         let answer = self.exchange(request).await;
         if let Err(err) = &answer {
-            // The client sees only 502/504; the operator needs the reason.
-            worker::console_error!("edge: origin {target}: {err:?}");
+            worker::console_error!("{}", context.line(err));
         }
         answer
     }

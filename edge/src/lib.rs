@@ -14,7 +14,7 @@ mod respond;
 
 pub use config::{ConfigError, EdgeConfig};
 pub use handler::{BodyError, Edge, LazyBody, PASSED_BACK, REQUEST_HEADERS};
-pub use origin::{OriginClient, OriginError, RecordingOrigin};
+pub use origin::{FailureContext, OriginClient, OriginError, RecordingOrigin};
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod cloudflare;

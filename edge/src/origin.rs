@@ -13,6 +13,25 @@ pub enum OriginError {
     Timeout,
 }
 
+/// What the log says of a request the origin did not answer: the client sees only 502/504, the
+/// operator needs the reason, and the request id ties the line to the client's answer. Taken
+/// from the request before it is sent away.
+pub struct FailureContext {
+    path: String,
+    request_id: String,
+}
+
+impl FailureContext {
+    pub fn of(request: &http::Request<Vec<u8>>) -> Self {
+        let id = request.headers().get("x-request-id").and_then(|id| id.to_str().ok()).unwrap_or("-");
+        Self { path: request.uri().path().to_owned(), request_id: id.to_owned() }
+    }
+
+    pub fn line(&self, err: &OriginError) -> String {
+        format!("edge: origin {} (x-request-id {}): {err:?}", self.path, self.request_id)
+    }
+}
+
 /// Sends one request to the origin. Runtimes are single-threaded, so futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait OriginClient {

@@ -202,11 +202,10 @@ struct WasiOrigin {
 
 impl OriginClient for WasiOrigin {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
-        let target = request.uri().path().to_owned();
+        let context = crate::FailureContext::of(&request);
         let answer = self.exchange(request).await;
         if let Err(err) = &answer {
-            // The client sees only 502/504; the operator needs the reason.
-            eprintln!("edge: origin {target}: {err:?}");
+            eprintln!("{}", context.line(err));
         }
         answer
     }

@@ -1,7 +1,7 @@
 //! The edge core against an origin that records what reaches it.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on an unexpected error; its helpers too")]
 
-use edge::{Edge, EdgeConfig, OriginError, RecordingOrigin};
+use edge::{Edge, EdgeConfig, FailureContext, OriginError, RecordingOrigin};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use shared::domain::{Role, TokenKind, UserId};
@@ -209,6 +209,18 @@ async fn an_unreachable_origin_is_502_and_a_slow_one_504() {
         (response.status(), body(&response)),
         (StatusCode::GATEWAY_TIMEOUT, json!({"detail": "Upstream service timed out"}))
     );
+}
+
+#[tokio::test]
+async fn an_unanswered_request_is_logged_with_its_request_id() {
+    let user = token(Role::User, TokenKind::Access);
+    let mut sent = request(Method::GET, "/users", Some(&user), "");
+    sent.headers_mut().insert("x-request-id", "trace-me-42".parse().unwrap());
+    let (response, origin) = handle(RecordingOrigin::default(), sent).await;
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let forwarded = &origin.requests.borrow()[0];
+    let line = FailureContext::of(forwarded).line(&OriginError::Timeout);
+    assert_eq!(line, "edge: origin /users (x-request-id trace-me-42): Timeout");
 }
 
 #[tokio::test]
