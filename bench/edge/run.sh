@@ -383,7 +383,7 @@ for round in $(seq 1 "$ROUNDS"); do
     line="$(grep '^RESULT' "$WORK/wrk-$tag.out")" || die "wrk printed no result for $name on $host"
     field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
     requests="$(field requests)"
-    status_errors="$(field status_errors)"
+    status_errors="$(field non2xx)"
     socket_errors="$(field socket_errors)"
     valid=ok
     if [ "$want" -ge 400 ]; then
