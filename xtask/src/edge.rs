@@ -85,8 +85,9 @@ pub fn wasmtime_serve(wasmtime: &Path, component: &Path, port: u16, vars: &[(&st
     let mut command = Command::new(wasmtime);
     // Rust's std makes every component import wasi:cli, hence -Scli.
     command.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]);
+    // `--env NAME` hands the guest the host process's value: secrets stay off the command line.
     for (name, value) in vars {
-        command.arg("--env").arg(format!("{name}={value}"));
+        command.env(name, value).arg("--env").arg(name);
     }
     command.arg(component);
     command

@@ -11,7 +11,7 @@ use crate::net;
 use crate::postgres::Database;
 use crate::process;
 use crate::supervisor::Supervisor;
-use crate::workspace::{cargo, root};
+use crate::workspace::{cargo, root, target_dir};
 use crate::{edge, env_file};
 
 const DEFAULT_ORIGIN_ADDR: &str = "127.0.0.1:8000";
@@ -82,12 +82,15 @@ pub fn run() -> Result<()> {
         services.wait_until("the edge", STARTUP_LIMIT, || net::get_status(addr, "/").is_some())?;
     }
     eprintln!();
-    eprintln!("origin:                     http://{probe}  (docs: http://{probe}/docs)");
+    eprintln!("origin:                     http://{probe}  (docs: http://{probe}/docs/)");
     if let Some(metrics) = env_file::lookup(&config, "METRICS_ADDR").filter(|addr| !addr.is_empty()) {
         eprintln!("origin's metrics:           http://{metrics}/metrics");
     }
     eprintln!("edge on workerd (wrangler): http://127.0.0.1:{WORKERD_PORT}");
     eprintln!("edge on wasmtime (WASI):    http://127.0.0.1:{WASMTIME_PORT}");
+    let origin_bin = target_dir().join("release").join("origin");
+    eprintln!("make an admin (in another terminal; the password is read from standard input):");
+    eprintln!("  DATABASE_URL={} {} create-admin --username admin", database.url(), origin_bin.display());
     eprintln!("xtask: Ctrl-C stops everything");
 
     let result = services.wait();
