@@ -1,4 +1,4 @@
-//! The Cloudflare Workers adapter: converts a `worker::Request` into the core's `http` request
+//! The Cloudflare Workers adapter: converts the JS `Request` into the core's `http` request
 //! (only the headers the core reads), calls [`Edge::handle`], converts the answer back. The origin
 //! is reached with `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
 
@@ -8,7 +8,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
-use worker::{AbortController, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{self, Poll, Wake, Waker};
+
+use wasm_bindgen::prelude::*;
+use worker::worker_sys::web_sys;
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::{
     BodyError, ConfigError, Edge, EdgeConfig, LazyBody, OriginClient, OriginError, PASSED_BACK, REQUEST_HEADERS,
@@ -37,70 +43,142 @@ fn edge(env: &Env) -> Built {
     })
 }
 
-#[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let edge = match edge(&env) {
-        Ok(edge) => edge,
+/// The worker's `fetch` export. A request the edge answers without the origin (a refused token,
+/// a preflight) is answered synchronously: the core's future is polled once, and only when it
+/// waits on something (the origin, a body) does it become a promise. That spares the runtime a
+/// promise and its microtasks on the hot path of refusals.
+#[wasm_bindgen]
+pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> JsValue {
+    let relay = Arc::new(Relay::default());
+    let waker = Waker::from(Arc::clone(&relay));
+    let mut answer = Box::pin(serve(request, env));
+    match answer.as_mut().poll(&mut task::Context::from_waker(&waker)) {
+        Poll::Ready(response) => response,
+        Poll::Pending => wasm_bindgen_futures::future_to_promise(async move {
+            Ok(std::future::poll_fn(|cx| {
+                relay.follow(cx.waker());
+                answer.as_mut().poll(cx)
+            })
+            .await)
+        })
+        .into(),
+    }
+}
+
+/// The waker of that first, synchronous poll. Some futures keep the waker they were first polled
+/// with (worker's `Delay` sets its timer's callback once, so the origin timeout never fired), so
+/// it forwards every wake to the waker of the executor that took the future over.
+#[derive(Default)]
+struct Relay(Mutex<Option<Waker>>);
+
+impl Relay {
+    fn follow(&self, waker: &Waker) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let current = self.0.lock().ok().and_then(|current| current.clone());
+        if let Some(waker) = current {
+            waker.wake();
+        }
+    }
+}
+
+/// The answer as the JS `Response` the runtime takes. The request is read through `web_sys`
+/// directly (one call per value the core needs), never wrapped whole.
+async fn serve(request: web_sys::Request, env: Env) -> JsValue {
+    let answer = match edge(&env) {
+        Ok(edge) => {
+            // A header value the Fetch spec allows but `http` refuses (a control byte) is the
+            // client's mistake: answered like any bad request, never a thrown exception.
+            let headers = request.headers();
+            match to_http(&request, &headers) {
+                Some(head) => {
+                    let client_ip = headers.get("cf-connecting-ip").ok().flatten();
+                    let now = worker::Date::now().as_millis() / 1000;
+                    let body = CloudflareBody { request, headers };
+                    edge.handle(head.map(|()| body), client_ip.as_deref(), now).await
+                }
+                None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
+            }
+        }
         Err(err) => {
             // The operator reads the reason in the log; the client learns only that it is not up.
             worker::console_error!("{err}");
-            return from_http(crate::respond::error(http::StatusCode::SERVICE_UNAVAILABLE, "Service misconfigured"));
+            crate::respond::error(http::StatusCode::SERVICE_UNAVAILABLE, "Service misconfigured")
         }
     };
-    // A header value the Fetch spec allows but `http` refuses (a control byte) is the client's
-    // mistake: answered like any bad request, never a thrown exception (Cloudflare's own 500).
-    let Ok(head) = to_http(&request) else {
-        return from_http(crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"));
-    };
-    let client_ip = request.headers().get("cf-connecting-ip")?;
-    let now = worker::Date::now().as_millis() / 1000;
-    let answer = edge.handle(head.map(|()| CloudflareBody(request)), client_ip.as_deref(), now).await;
-    from_http(answer)
+    to_js(answer).unwrap_or_else(|err| {
+        worker::console_error!("edge: building the response: {err:?}");
+        JsValue::UNDEFINED
+    })
 }
 
-/// The method, URL and the few headers the core reads; the body stays in the worker request.
-fn to_http(request: &Request) -> worker::Result<http::Request<()>> {
-    let url = request.url()?;
-    let path_and_query = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let mut head = http::Request::builder().method(request.method().as_ref()).uri(path_and_query);
+/// The method, path and query, and the few headers the core reads; the body stays in the request.
+fn to_http(request: &web_sys::Request, headers: &web_sys::Headers) -> Option<http::Request<()>> {
+    let url = request.url();
+    // A serialized request URL always has a path after its authority: everything from the first
+    // `/` after `://` is the path and query (a request URL carries no fragment).
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_and_query = url[after_scheme..].find('/').map_or("/", |slash| &url[after_scheme + slash..]);
+    let mut head = http::Request::builder().method(request.method().as_str()).uri(path_and_query);
     for name in REQUEST_HEADERS {
-        if let Some(value) = request.headers().get(name)? {
+        if let Some(value) = headers.get(name).ok().flatten() {
             head = head.header(name, value);
         }
     }
-    head.body(()).map_err(|e| worker::Error::RustError(e.to_string()))
+    head.body(()).ok()
 }
 
-fn from_http(answer: http::Response<Vec<u8>>) -> worker::Result<Response> {
+/// The core's answer as a JS `Response`, built with one `ResponseInit`.
+fn to_js(answer: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
     let (parts, body) = answer.into_parts();
-    let headers = Headers::new();
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &parts.headers {
         if let Ok(value) = value.to_str() {
             headers.append(name.as_str(), value)?;
         }
     }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(parts.status.as_u16());
+    init.set_headers(&headers);
     // No body is a null body: workerd refuses even an empty one on 204 and 304.
-    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
-    Ok(response.with_status(parts.status.as_u16()).with_headers(headers))
+    let response = if body.is_empty() {
+        web_sys::Response::new_with_opt_str_and_init(None, &init)?
+    } else {
+        let bytes = worker::js_sys::Uint8Array::from(body.as_slice());
+        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?
+    };
+    Ok(response.into())
 }
 
-struct CloudflareBody(Request);
+/// The request's body, read (and the request wrapped for it) only when the core asks.
+struct CloudflareBody {
+    request: web_sys::Request,
+    headers: web_sys::Headers,
+}
 
 impl LazyBody for CloudflareBody {
-    async fn read(mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
-        let declared = self.0.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
+    async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
+        let declared = self.headers.get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(BodyError::TooLarge);
         }
-        // A chunked body declares no length: read it a chunk at a time and stop past the limit,
-        // so a huge upload cannot fill the isolate's memory.
-        if self.0.inner().body().is_none() {
+        if self.request.body().is_none() {
             return Ok(Vec::new()); // No body at all (a DELETE, say): nothing to stream.
         }
-        let mut chunks = self.0.stream().map_err(|_| BodyError::Unreadable)?;
+        // A chunked body declares no length: read it a chunk at a time and stop past the limit,
+        // so a huge upload cannot fill the isolate's memory.
+        let mut request = Request::from(self.request);
+        let mut chunks = request.stream().map_err(|_| BodyError::Unreadable)?;
         let mut bytes = Vec::new();
         while let Some(chunk) = chunks.next().await {
             bytes.extend_from_slice(&chunk.map_err(|_| BodyError::Unreadable)?);
