@@ -3,15 +3,14 @@
 //! is reached with `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
 
 use std::cell::OnceCell;
+use std::future::Future;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{self, Poll, Wake, Waker};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::task::{self, Poll, Wake, Waker};
-
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::web_sys;
 use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};

@@ -134,16 +134,12 @@ impl<O: OriginClient> Edge<O> {
 
     /// The edge is up; the origin's health says whether the service is.
     async fn health(&self, cx: &Context<'_>) -> Response<Vec<u8>> {
-        let request = match self.origin_request(&Method::GET, "/", cx, Vec::new()) {
-            Ok(request) => request,
-            Err(UriTooLong) => return respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
-        };
-        match self.origin.send(request).await {
+        match self.ask_origin(&Method::GET, "/", cx, Vec::new()).await {
             Ok(answer) if answer.status() == StatusCode::OK => {
                 respond::json(StatusCode::OK, &serde_json::json!({"status": "ok", "origin": "ok"}))
             }
             Ok(answer) => passed_back(answer),
-            Err(err) => origin_failure(&err),
+            Err(reason) => unanswered(&reason),
         }
     }
 
@@ -166,15 +162,9 @@ impl<O: OriginClient> Edge<O> {
         // Read as the origin reads it (a JSON object whose last `refresh_token` wins), so the
         // token checked here is the one the origin would use. A body without one goes on as it
         // is, for the origin's own 422.
-        let presented = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|value| match value {
-            serde_json::Value::Object(mut fields) => match fields.remove("refresh_token") {
-                Some(serde_json::Value::String(token)) => Some(token),
-                _ => None,
-            },
-            _ => None,
-        });
-        if let Some(token) = presented
-            && self.config.tokens.verify(&token, TokenKind::Refresh, cx.now).is_err()
+        let presented = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        if let Some(token) = presented.as_ref().and_then(|body| body.get("refresh_token")?.as_str())
+            && self.config.tokens.verify(token, TokenKind::Refresh, cx.now).is_err()
         {
             return respond::invalid_token();
         }
@@ -183,13 +173,9 @@ impl<O: OriginClient> Edge<O> {
 
     /// Asks the origin's internal API for a grant and signs the pair it names.
     async fn grant(&self, internal_path: &str, cx: &Context<'_>, body: Vec<u8>) -> Response<Vec<u8>> {
-        let request = match self.origin_request(&Method::POST, internal_path, cx, body) {
-            Ok(request) => request,
-            Err(UriTooLong) => return respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
-        };
-        let answer = match self.origin.send(request).await {
+        let answer = match self.ask_origin(&Method::POST, internal_path, cx, body).await {
             Ok(answer) => answer,
-            Err(err) => return origin_failure(&err),
+            Err(reason) => return unanswered(&reason),
         };
         if answer.status() != StatusCode::OK {
             return passed_back(answer);
@@ -235,26 +221,24 @@ impl<O: OriginClient> Edge<O> {
                 Err(err) => return respond::body_error(err),
             }
         };
-        let request = match self.origin_request(method, cx.path_and_query, cx, body) {
-            Ok(request) => request,
-            Err(UriTooLong) => return respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
-        };
-        match self.origin.send(request).await {
+        match self.ask_origin(method, cx.path_and_query, cx, body).await {
             Ok(answer) => passed_back(answer),
-            Err(err) => origin_failure(&err),
+            Err(reason) => unanswered(&reason),
         }
     }
 
-    fn origin_request(
+    /// Sends one request to the origin, with the client's bearer, the request id and the edge's
+    /// credential.
+    async fn ask_origin(
         &self,
         method: &Method,
         path_and_query: &str,
         cx: &Context<'_>,
         body: Vec<u8>,
-    ) -> Result<Request<Vec<u8>>, UriTooLong> {
+    ) -> Result<Response<Vec<u8>>, Unanswered> {
         // ORIGIN_URL was checked at start-up to take a path: only a client's URI too long for
         // `http` once the origin's address is in front fails here.
-        let uri = format!("{}{path_and_query}", self.config.origin_url).parse().map_err(|_| UriTooLong)?;
+        let uri = format!("{}{path_and_query}", self.config.origin_url).parse().map_err(|_| Unanswered::UriTooLong)?;
         let mut request = Request::new(body);
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri;
@@ -273,12 +257,16 @@ impl<O: OriginClient> Edge<O> {
         if let Some(ip) = cx.client_ip.and_then(|ip| HeaderValue::from_str(ip).ok()) {
             headers.insert(CLIENT_IP, ip);
         }
-        Ok(request)
+        self.origin.send(request).await.map_err(Unanswered::Origin)
     }
 }
 
-/// A client's URI that cannot be put behind the origin's address (it would exceed `http`'s limit).
-struct UriTooLong;
+/// Why a request got no answer from the origin.
+enum Unanswered {
+    /// The client's URI cannot be put behind the origin's address (it would exceed `http`'s limit).
+    UriTooLong,
+    Origin(OriginError),
+}
 
 /// The origin's answer, with only the headers a client should see.
 fn passed_back(answer: Response<Vec<u8>>) -> Response<Vec<u8>> {
@@ -293,10 +281,12 @@ fn passed_back(answer: Response<Vec<u8>>) -> Response<Vec<u8>> {
     response
 }
 
-fn origin_failure(err: &OriginError) -> Response<Vec<u8>> {
-    match err {
-        OriginError::Timeout => respond::origin_timeout(),
-        OriginError::Unreachable(_) => respond::origin_unreachable(),
+/// What the client hears when the origin could not be asked or did not answer.
+fn unanswered(reason: &Unanswered) -> Response<Vec<u8>> {
+    match reason {
+        Unanswered::UriTooLong => respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
+        Unanswered::Origin(OriginError::Timeout) => respond::origin_timeout(),
+        Unanswered::Origin(OriginError::Unreachable(_)) => respond::origin_unreachable(),
     }
 }
 
@@ -309,10 +299,12 @@ fn is_safe_request_id(id: &HeaderValue) -> bool {
 /// A path with no `//`, no `.` or `..` segment and no percent-encoded dot, slash or backslash: one
 /// that every proxy and router reads the same way.
 fn is_canonical(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
+    let encoded_separator = |window: &[u8]| {
+        window[0] == b'%' && [b"2e", b"2f", b"5c"].iter().any(|code| window[1..].eq_ignore_ascii_case(*code))
+    };
     path.starts_with('/')
         && !path.contains("//")
         && !path.contains('\\')
-        && !["%2e", "%2f", "%5c"].iter().any(|encoded| lower.contains(encoded))
+        && !path.as_bytes().windows(3).any(encoded_separator)
         && !path.split('/').any(|segment| segment == "." || segment == "..")
 }
