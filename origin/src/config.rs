@@ -56,13 +56,11 @@ impl Config {
             ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
         })?;
         let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
-        let metrics_addr = match get("METRICS_ADDR") {
-            None => None,
-            Some(raw) => Some(
-                raw.parse()
-                    .map_err(|_| ConfigError(format!("METRICS_ADDR={raw}: use host:port, e.g. 127.0.0.1:9100")))?,
-            ),
-        };
+        let metrics_addr = get("METRICS_ADDR")
+            .map(|raw| {
+                raw.parse().map_err(|_| ConfigError(format!("METRICS_ADDR={raw}: use host:port, e.g. 127.0.0.1:9100")))
+            })
+            .transpose()?;
         let tokens = shared::token::from_lookup(&var).map_err(|e| ConfigError(e.0))?;
         let hash_policy = HashPolicy::new(parse_or(&get, "PBKDF2_ITERATIONS", HashPolicy::DEFAULT_ITERATIONS)?)
             .map_err(|e| ConfigError(e.into()))?;

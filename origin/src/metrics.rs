@@ -75,8 +75,7 @@ impl Metrics {
         Self { registry, requests, latency, login_failures, pool }
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let (method, route) = (method.to_owned(), route.to_owned());
+    pub fn observe_request(&self, method: String, route: String, status: u16, elapsed: Duration) {
         self.latency
             .get_or_create(&LatencyLabels { method: method.clone(), route: route.clone() })
             .observe(elapsed.as_secs_f64());

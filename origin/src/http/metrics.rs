@@ -15,11 +15,10 @@ use crate::state::AppState;
 /// Middleware: one observation per answered request, labelled with the matched route's template.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str).to_owned();
     let response = next.run(request).await;
-    let route = route.as_deref().unwrap_or(UNMATCHED);
-    state.metrics.observe_request(method.as_str(), route, response.status().as_u16(), started.elapsed());
+    state.metrics.observe_request(method, route, response.status().as_u16(), started.elapsed());
     response
 }
 
