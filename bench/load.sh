@@ -65,22 +65,14 @@ ORIGIN_PGID=""
 BASELINE_PGID=""
 SAMPLER=""
 
-stop_group() { # $1: a process group this script started
-  local pgid="$1"
-  [ -n "$pgid" ] || return 0
-  kill -TERM -- "-$pgid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do
-    kill -0 -- "-$pgid" 2>/dev/null || return 0
-    sleep 0.2
-  done
-  kill -KILL -- "-$pgid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
-  stop_group "$ORIGIN_PGID"
-  stop_group "$BASELINE_PGID"
+  stop_group "$ORIGIN_PGID" 10
+  stop_group "$BASELINE_PGID" 10
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $ORIGIN_DB" -c "DROP DATABASE IF EXISTS $BASELINE_DB" \
     >/dev/null 2>&1 || true
   if [ "${KEEP_LOGS:-0}" = 1 ]; then say "logs kept in $WORK"; else rm -rf "$WORK"; fi

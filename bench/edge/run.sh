@@ -91,15 +91,8 @@ WORK="$(mktemp -d /tmp/bench-edge.XXXXXX)"
 GROUPS_STARTED=()
 DB_CREATED=""
 
-stop_group() { # $1: a process group this script started (its leader's pid)
-  local pgid="$1"
-  kill -TERM -- "-$pgid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do
-    kill -0 -- "-$pgid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL -- "-$pgid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 cleanup() {
   local status=$?
