@@ -2,14 +2,16 @@
 //!
 //! Routes: `GET /` (the edge's health with the origin's), `POST /auth/token|login` (the origin
 //! checks the password, the edge signs), `POST /auth/refresh` (the edge verifies the refresh token
-//! first; a bad one never travels), the `/users` routes (the edge verifies the access token and
-//! the admin role, then forwards). Every other request goes to the origin untouched, so unknown
+//! first; a bad one never travels; the origin rotates the session), the `/users` routes and
+//! `/auth/logout[-all]` (the edge verifies the access token, and the admin role under
+//! `/users/admin`, then forwards). Every other request goes to the origin untouched, so unknown
 //! paths, methods, `/docs` and `/openapi.json` answer exactly as the origin does.
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use shared::api::{Grant, MAX_BODY_BYTES};
 use shared::domain::{Role, TokenKind, UserId};
+use shared::session::Ticket;
 use shared::token::{Subject, TokenError, TokenService, VerifiedToken};
 
 use crate::config::EdgeConfig;
@@ -122,7 +124,12 @@ impl<O: OriginClient> Edge<O> {
             ("POST", "/auth/token" | "/auth/login") => self.login(path, cx, body).await,
             ("POST", "/auth/refresh") => self.refresh(cx, body).await,
             ("GET" | "HEAD" | "PATCH" | "DELETE", "/users") => self.gated(method, false, cx, body).await,
+            ("POST", "/auth/logout" | "/auth/logout-all") => self.gated(method, false, cx, body).await,
+            ("GET" | "HEAD", "/users/sessions") => self.gated(method, false, cx, body).await,
             ("GET" | "HEAD", "/users/admin") => self.gated(method, true, cx, body).await,
+            ("GET" | "HEAD" | "PATCH" | "DELETE", admin) if admin.starts_with("/users/admin/") => {
+                self.gated(method, true, cx, body).await
+            }
             // The edge's own credential rides on every forwarded call: the internal API must not
             // be reachable through it. Answered as the origin answers strangers.
             (_, internal) if internal.starts_with("/internal/") || internal == "/internal" => {
@@ -185,7 +192,10 @@ impl<O: OriginClient> Edge<O> {
         };
         let subject =
             Subject { user_id: UserId(grant.user_id), username: grant.username, role: grant.role, ver: grant.ver };
-        respond::tokens(&self.config.tokens.issue_pair(&subject, &grant.sid, cx.now))
+        // The origin names the generation and its time: a repeat in the grace window signs the
+        // very pair signed before.
+        let ticket = Ticket { sid: grant.sid, generation: grant.generation, issued_at: grant.issued_at };
+        respond::tokens(&self.config.tokens.issue_pair(&subject, &ticket))
     }
 
     /// The `/users` routes: the access token (and for `/users/admin` the admin role) is checked

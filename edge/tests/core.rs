@@ -5,6 +5,7 @@ use edge::{Edge, EdgeConfig, FailureContext, OriginError, RecordingOrigin};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use shared::domain::{Role, TokenKind, UserId};
+use shared::session::Ticket;
 use shared::token::{Keyring, Subject, TokenService, TokenSettings};
 
 const SECRET: &str = "edge-core-tests-secret-0123456789abcdef";
@@ -24,9 +25,13 @@ fn tokens(secret: &str) -> TokenService {
     TokenService::new(Keyring::from_secret(secret).unwrap(), TokenSettings::default()).unwrap()
 }
 
+fn ticket(sid: &str, issued_at: u64) -> Ticket {
+    Ticket { sid: sid.into(), generation: 0, issued_at }
+}
+
 fn token(role: Role, kind: TokenKind) -> String {
     let subject = Subject { user_id: UserId(7), username: "user".into(), role, ver: 3 };
-    tokens(SECRET).issue(&subject, kind, "session-1", NOW)
+    tokens(SECRET).issue(&subject, kind, &ticket("session-1", NOW))
 }
 
 fn request(method: Method, path: &str, bearer: Option<&str>, body: &str) -> Request<Vec<u8>> {
@@ -62,16 +67,14 @@ async fn forged_expired_and_wrong_kind_tokens_are_refused_without_reaching_the_o
     let expired = tokens(SECRET).issue(
         &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0 },
         TokenKind::Access,
-        "s",
-        NOW - 10_000,
+        &ticket("s", NOW - 10_000),
     );
     for bad in [
         format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."),
         tokens("another-secret-entirely-0123456789abcdef").issue(
             &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0 },
             TokenKind::Access,
-            "s",
-            NOW,
+            &ticket("s", NOW),
         ),
         token(Role::User, TokenKind::Refresh),
         expired,
@@ -133,7 +136,7 @@ async fn a_valid_token_is_forwarded_with_the_bearer_a_request_id_and_the_credent
 
 #[tokio::test]
 async fn a_login_is_checked_by_the_origin_and_signed_by_the_edge() {
-    let grant = json!({"user_id": 7, "username": "user", "role": "user", "ver": 3, "sid": "s-42"});
+    let grant = json!({"user_id": 7, "username": "user", "role": "user", "ver": 3, "sid": "s-42", "generation": 4, "issued_at": NOW});
     let origin = RecordingOrigin::answering([origin_json(200, grant)]);
     let login = request(Method::POST, "/auth/login", None, r#"{"username":"user","password":"pw"}"#);
     let (response, origin) = handle(origin, login).await;
@@ -143,6 +146,7 @@ async fn a_login_is_checked_by_the_origin_and_signed_by_the_edge() {
     assert_eq!((pair["token_type"].as_str(), pair["expires_in"].as_u64()), (Some("bearer"), Some(900)));
     let access = tokens(SECRET).verify(pair["access_token"].as_str().unwrap(), TokenKind::Access, NOW).unwrap();
     assert_eq!((access.subject.user_id, access.subject.ver, access.sid.as_str()), (UserId(7), 3, "s-42"));
+    assert_eq!((access.generation(), access.issued_at), (Some(4), NOW), "the origin's ticket is signed");
     let sent = &origin.requests.borrow()[0];
     assert_eq!(sent.uri().path(), "/internal/v1/auth/login");
     assert_eq!(sent.body().as_slice(), br#"{"username":"user","password":"pw"}"#);

@@ -29,6 +29,9 @@ pub struct Config {
     pub hash_policy: HashPolicy,
     /// `PASSWORD_MIN_LENGTH` (default 15).
     pub password_policy: PasswordPolicy,
+    /// `REFRESH_REUSE_GRACE_SECS`: how long the refresh token just rotated out still gets the
+    /// live pair again instead of ending the session (default 5; at most 60).
+    pub refresh_grace_secs: u64,
     /// `DB_POOL_SIZE` (default 16).
     pub pool_size: usize,
     /// `DB_TIMEOUT_MS`: how long a request waits for a database connection before it gets 503
@@ -67,6 +70,12 @@ impl Config {
         let password_policy =
             PasswordPolicy::new(parse_or(&get, "PASSWORD_MIN_LENGTH", PasswordPolicy::DEFAULT_MIN_LENGTH)?)
                 .map_err(|e| ConfigError(e.into()))?;
+        let refresh_grace_secs = parse_or(&get, "REFRESH_REUSE_GRACE_SECS", 5u64)?;
+        if refresh_grace_secs > 60 {
+            return Err(ConfigError(
+                "REFRESH_REUSE_GRACE_SECS must be at most 60: a spent token is a stolen one".into(),
+            ));
+        }
         let pool_size = parse_or(&get, "DB_POOL_SIZE", 16usize)?;
         if pool_size == 0 {
             return Err(ConfigError("DB_POOL_SIZE must be at least 1".into()));
@@ -95,6 +104,7 @@ impl Config {
             tokens,
             hash_policy,
             password_policy,
+            refresh_grace_secs,
             pool_size,
             db_timeout,
             json_logs,

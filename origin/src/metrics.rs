@@ -1,6 +1,6 @@
-//! Prometheus metrics: requests by route and status with their latency, failed logins, and the
-//! database pool. Served in the text format on `METRICS_ADDR`, a listener of its own, so the
-//! public API never exposes them.
+//! Prometheus metrics: requests by route and status with their latency, failed logins, refresh
+//! reuse detections, and the database pool. Served in the text format on `METRICS_ADDR`, a
+//! listener of its own, so the public API never exposes them.
 
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     login_failures: Family<FailureLabels, Counter>,
+    refresh_reuse: Counter,
     pool: Family<PoolLabels, Gauge>,
 }
 
@@ -70,9 +71,15 @@ impl Metrics {
         );
         let login_failures = Family::<FailureLabels, Counter>::default();
         registry.register("login_failures", "Failed logins, by reason", login_failures.clone());
+        let refresh_reuse = Counter::default();
+        registry.register(
+            "refresh_reuse_detected",
+            "Spent refresh tokens presented again (each ended its session)",
+            refresh_reuse.clone(),
+        );
         let pool = Family::<PoolLabels, Gauge>::default();
         registry.register("db_pool_connections", "Database pool connections: in_use, idle, max, waiting", pool.clone());
-        Self { registry, requests, latency, login_failures, pool }
+        Self { registry, requests, latency, login_failures, refresh_reuse, pool }
     }
 
     pub fn observe_request(&self, method: String, route: String, status: u16, elapsed: Duration) {
@@ -88,6 +95,10 @@ impl Metrics {
             LoginFailure::Inactive => "inactive",
         };
         self.login_failures.get_or_create(&FailureLabels { reason }).inc();
+    }
+
+    pub fn refresh_reuse_detected(&self) {
+        self.refresh_reuse.inc();
     }
 
     /// The text exposition, with the pool read now.

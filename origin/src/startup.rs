@@ -50,6 +50,7 @@ impl Application {
             hash_policy: config.hash_policy,
             password_policy: config.password_policy,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            refresh_grace_secs: config.refresh_grace_secs,
             service_tokens: config.service_tokens.clone().into(),
             metrics: Arc::new(Metrics::new()),
         };

@@ -10,6 +10,7 @@ use shared::token::TokenService;
 use shared::policy::Password;
 
 use crate::clock::Clock;
+use crate::db::audit;
 use crate::hasher::{PasswordHasher, off_executor};
 use crate::metrics::Metrics;
 
@@ -21,12 +22,22 @@ pub struct AppState {
     pub hash_policy: HashPolicy,
     pub password_policy: PasswordPolicy,
     pub clock: Arc<dyn Clock>,
+    /// `REFRESH_REUSE_GRACE_SECS`.
+    pub refresh_grace_secs: u64,
     /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.
     pub service_tokens: Arc<[String]>,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
+    /// Appends to the audit log. A failure to record is logged, never the request's failure: the
+    /// event itself (a login, a logout) has happened.
+    pub async fn audit(&self, event: audit::Event) {
+        if let Err(err) = audit::record(&self.pool, &event).await {
+            tracing::warn!(event = event.kind.as_str(), %err, "audit event not recorded");
+        }
+    }
+
     /// A new PHC string for `password`, computed off the async executor.
     pub async fn hash_password(&self, password: Password) -> String {
         let hasher = self.hasher.clone();

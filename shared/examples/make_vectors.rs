@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use shared::domain::{Role, UserId};
 use shared::password::{self, HashPolicy, SALT_LEN};
 use shared::policy::Password;
+use shared::session::Ticket;
 use shared::token::{Keyring, Subject, TokenService, TokenSettings};
 
 const PYJWT_VECTORS: &str = include_str!("../tests/vectors/pyjwt.json");
@@ -35,7 +36,7 @@ fn main() {
     let service = TokenService::new(keys, settings.clone()).expect("the default settings are valid");
 
     let subject = Subject { user_id: UserId(7), username: "shared-user".into(), role: Role::Admin, ver: 2 };
-    let pair = service.issue_pair(&subject, SID, NOW);
+    let pair = service.issue_pair(&subject, &Ticket { sid: SID.into(), generation: 0, issued_at: NOW });
 
     let policy = HashPolicy::new(ITERATIONS).expect("1000 iterations is allowed");
     let phc = password::hash_with_salt(&Password::candidate(PASSWORD).expect("a valid password"), &SALT, &policy);

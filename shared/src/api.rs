@@ -183,7 +183,8 @@ impl UserUpdate {
 }
 
 /// The origin's answer to the edge after a password or refresh-token check (internal API): whom
-/// to issue a pair for, and in which session. The edge signs; the hash never leaves the origin.
+/// to issue a pair for, and which generation of which session (a [`crate::session::Ticket`]).
+/// The edge signs; the hash never leaves the origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub user_id: i64,
@@ -191,6 +192,44 @@ pub struct Grant {
     pub role: Role,
     pub ver: i64,
     pub sid: String,
+    pub generation: u32,
+    pub issued_at: u64,
+}
+
+/// One of the current user's live sessions (`GET /users/sessions`). Dates as [`UserOut`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionOut {
+    /// The session id, the tokens' `sid`.
+    pub id: String,
+    pub created_at: String,
+    /// The last login or refresh.
+    pub last_used_at: String,
+    pub user_agent: String,
+    pub client_ip: Option<String>,
+    /// Whether the token of this request belongs to it.
+    pub current: bool,
+}
+
+/// A security event of the audit log (`GET /users/admin/audit`), newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEventOut {
+    /// Increasing; pass the last one seen as `before` for the next (older) page.
+    pub id: i64,
+    pub at: String,
+    /// login_succeeded, login_failed, refresh_reuse_detected, password_changed, role_changed,
+    /// active_changed, logout, logout_all, sessions_ended, user_deleted.
+    pub event: String,
+    /// Whom it concerns.
+    pub user_id: Option<i64>,
+    /// Who did it, when an admin acted on another user.
+    pub actor_id: Option<i64>,
+    /// The name a failed login tried.
+    pub username: Option<String>,
+    pub session_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub detail: String,
 }
 
 /// `GET /`.

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod password;
 pub mod policy;
+pub mod session;
 #[cfg(feature = "jwt")]
 pub mod token;
 

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::TokenPair;
 use crate::domain::{Role, TokenKind, UserId};
+use crate::session::Ticket;
 
 /// Clock difference tolerated between the host that signs and the one that verifies. jwt-simple's
 /// default (15 minutes) would let a 15-minute token live 30.
@@ -198,6 +199,14 @@ pub struct VerifiedToken {
     pub expires_at: u64,
 }
 
+impl VerifiedToken {
+    /// The session generation the token belongs to; `None` for a `jti` not of the form
+    /// [`Ticket::jti`] makes (no session knows such a token).
+    pub fn generation(&self) -> Option<u32> {
+        crate::session::generation_of(&self.jti, &self.sid, self.kind)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct OurClaims {
     username: String,
@@ -260,27 +269,29 @@ impl TokenService {
         random_id()
     }
 
-    /// A random id (128 bits, hex), for sessions, token ids and request ids.
+    /// A random id (128 bits, hex), for sessions and request ids.
     pub fn random_id() -> String {
         random_id()
     }
 
-    /// An access and a refresh token for `subject` in session `sid`.
-    pub fn issue_pair(&self, subject: &Subject, sid: &str, now: u64) -> TokenPair {
+    /// The access and refresh token of `ticket`'s generation for `subject`. The same inputs give
+    /// the same strings (see [`crate::session`]).
+    pub fn issue_pair(&self, subject: &Subject, ticket: &Ticket) -> TokenPair {
         TokenPair {
-            access_token: self.issue(subject, TokenKind::Access, sid, now),
-            refresh_token: self.issue(subject, TokenKind::Refresh, sid, now),
+            access_token: self.issue(subject, TokenKind::Access, ticket),
+            refresh_token: self.issue(subject, TokenKind::Refresh, ticket),
             token_type: "bearer".into(),
             expires_in: self.settings.access_ttl_secs,
         }
     }
 
     /// One token of `kind`.
-    pub fn issue(&self, subject: &Subject, kind: TokenKind, sid: &str, now: u64) -> String {
+    pub fn issue(&self, subject: &Subject, kind: TokenKind, ticket: &Ticket) -> String {
         let ttl = match kind {
             TokenKind::Access => self.settings.access_ttl_secs,
             TokenKind::Refresh => self.settings.refresh_ttl_secs,
         };
+        let now = ticket.issued_at;
         let claims = JWTClaims {
             issued_at: Some(Duration::from_secs(now)),
             expires_at: Some(Duration::from_secs(now + ttl)),
@@ -288,13 +299,13 @@ impl TokenService {
             issuer: Some(self.settings.issuer.clone()),
             subject: Some(subject.user_id.to_string()),
             audiences: Some(jwt_simple::claims::Audiences::AsString(self.settings.audience.clone())),
-            jwt_id: Some(random_id()),
+            jwt_id: Some(ticket.jti(kind)),
             nonce: None,
             custom: OurClaims {
                 username: subject.username.clone(),
                 role: subject.role,
                 typ: kind,
-                sid: sid.into(),
+                sid: ticket.sid.clone(),
                 ver: subject.ver,
             },
         };
@@ -400,13 +411,31 @@ mod tests {
         Subject { user_id: UserId(1), username: "u".into(), role: Role::User, ver: 0 }
     }
 
+    fn ticket() -> Ticket {
+        Ticket { sid: "s".into(), generation: 0, issued_at: NOW }
+    }
+
+    #[test]
+    fn a_ticket_signs_the_same_pair_again_and_its_tokens_name_their_generation() {
+        let service = service(Keyring::from_spec(&alloc::format!("k1:{OLD}")).unwrap());
+        let next = Ticket { generation: 7, ..ticket() };
+        let pair = service.issue_pair(&subject(), &next);
+        assert_eq!(pair, service.issue_pair(&subject(), &next));
+        assert_ne!(pair, service.issue_pair(&subject(), &ticket()));
+        let refresh = service.verify(&pair.refresh_token, TokenKind::Refresh, NOW).unwrap();
+        assert_eq!((refresh.generation(), refresh.issued_at), (Some(7), NOW));
+        let access = service.verify(&pair.access_token, TokenKind::Access, NOW).unwrap();
+        assert_eq!(access.generation(), Some(7));
+        assert_ne!(access.jti, refresh.jti);
+    }
+
     #[test]
     fn after_a_rotation_old_tokens_verify_and_a_removed_key_does_not() {
         let old = service(Keyring::from_spec(&alloc::format!("k1:{OLD}")).unwrap());
-        let token = old.issue(&subject(), TokenKind::Access, "s", NOW);
+        let token = old.issue(&subject(), TokenKind::Access, &ticket());
         let rotated = service(Keyring::from_spec(&alloc::format!("k2:{NEW},k1:{OLD}")).unwrap());
         assert!(rotated.verify(&token, TokenKind::Access, NOW).is_ok());
-        let fresh = rotated.issue(&subject(), TokenKind::Access, "s", NOW);
+        let fresh = rotated.issue(&subject(), TokenKind::Access, &ticket());
         let header = Token::decode_metadata(&fresh).unwrap();
         assert_eq!(header.key_id(), Some("k2"), "new tokens are signed with the first key");
         let retired = service(Keyring::from_spec(&alloc::format!("k2:{NEW}")).unwrap());
@@ -418,7 +447,7 @@ mod tests {
     #[test]
     fn a_token_without_kid_is_refused() {
         let keys = Keyring { keys: alloc::vec![(String::from("k"), HS256Key::from_bytes(OLD.as_bytes()))] };
-        let unnamed = service(keys).issue(&subject(), TokenKind::Access, "s", NOW);
+        let unnamed = service(keys).issue(&subject(), TokenKind::Access, &ticket());
         let named = service(Keyring::from_spec(&alloc::format!("k:{OLD}")).unwrap());
         assert_eq!(named.verify(&unnamed, TokenKind::Access, NOW).unwrap_err().reason, "no kid");
     }

@@ -1,5 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the one error type of the storage layer.
 
+pub mod audit;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;
@@ -9,6 +11,11 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 refinery::embed_migrations!("../migrations");
+
+/// A stored UTC date as the API shows it, the seed's form: six fractional digits, no offset.
+pub fn api_date(date: &chrono::NaiveDateTime) -> String {
+    date.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
 
 /// What can go wrong with storage, as far as a caller must tell the cases apart.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +42,11 @@ impl From<tokio_postgres::Error> for StoreError {
             if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
                 return Self::Unavailable(err.to_string());
             }
-            return Self::Other(err.to_string());
+            // tokio-postgres's Display says only "db error": keep the server's own words.
+            let cause = err
+                .as_db_error()
+                .map_or_else(|| err.to_string(), |db| format!("{}: {}", db.code().code(), db.message()));
+            return Self::Other(cause);
         }
         // No SQLSTATE: the connection itself failed or was closed.
         Self::Unavailable(err.to_string())

@@ -47,7 +47,6 @@ impl User {
 
     /// The API's view: the seed's fields, dates with six fractional digits.
     pub fn to_out(&self) -> UserOut {
-        const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
         UserOut {
             id: self.id.0,
             username: self.username.clone(),
@@ -56,8 +55,8 @@ impl User {
             last_name: self.last_name.clone(),
             active: self.active,
             role: self.role,
-            create_date: self.create_date.format(FORMAT).to_string(),
-            update_date: self.update_date.format(FORMAT).to_string(),
+            create_date: super::api_date(&self.create_date),
+            update_date: super::api_date(&self.update_date),
         }
     }
 
@@ -94,6 +93,26 @@ pub async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>, StoreError> 
     let client = pool.get().await?;
     let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).await?;
     client.query_opt(&stmt, &[&id.0]).await?.as_ref().map(User::from_row).transpose()
+}
+
+/// The user, and whether session `sid` is one of theirs and still live at `now`: the check of
+/// every token, in one round trip.
+pub async fn in_session(pool: &Pool, id: UserId, sid: &str, now: u64) -> Result<Option<(User, bool)>, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, EXISTS (
+                SELECT 1 FROM sessions s
+                WHERE s.id = $2 AND s.user_id = users.id AND s.ended_at IS NULL AND s.expires_at > $3
+             ) AS live
+             FROM users WHERE id = $1"
+        ))
+        .await?;
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let Some(row) = client.query_opt(&stmt, &[&id.0, &sid, &now]).await? else {
+        return Ok(None);
+    };
+    Ok(Some((User::from_row(&row)?, row.try_get("live")?)))
 }
 
 pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, StoreError> {

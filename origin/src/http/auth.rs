@@ -9,10 +9,12 @@ use serde::Deserialize;
 use shared::api::{LoginRequest, RefreshRequest, TokenPair};
 use shared::domain::TokenKind;
 use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
-use shared::token::TokenService;
+use shared::session::Ticket;
 
 use super::error::ApiError;
-use super::extract::{JsonBody, MediaType, authorize, body_bytes, media_type, parse_json};
+use super::extract::{ClientInfo, JsonBody, MediaType, authorize, body_bytes, media_type, parse_json};
+use crate::db::audit;
+use crate::db::sessions::{self, NewSession, Rotation};
 use crate::db::users::{self, User};
 use crate::hasher::off_executor;
 use crate::metrics::LoginFailure;
@@ -54,10 +56,11 @@ pub struct TokenForm {
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-async fn token(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+async fn token(State(state): State<AppState>, client: ClientInfo, request: Request) -> Result<Response, ApiError> {
     let login = login_from(request, &state).await?;
-    let user = check_password(&state, login).await?;
-    Ok(issue(&state, &user, &TokenService::new_session_id()))
+    let user = check_password(&state, login, &client).await?;
+    let ticket = begin_session(&state, &user, &client).await?;
+    Ok(issue(&state, &user, &ticket))
 }
 
 /// The credentials of `/auth/token`: JSON, or the OAuth2 password form.
@@ -102,15 +105,25 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-async fn login(State(state): State<AppState>, JsonBody(login): JsonBody<LoginRequest>) -> Result<Response, ApiError> {
-    let user = check_password(&state, login).await?;
-    Ok(issue(&state, &user, &TokenService::new_session_id()))
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(login): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let user = check_password(&state, login, &client).await?;
+    let ticket = begin_session(&state, &user, &client).await?;
+    Ok(issue(&state, &user, &ticket))
 }
 
 /// The user whose password this is. An unknown user costs one hash, as a wrong password does,
 /// and gets the same answer; a hash under a weaker policy is replaced.
-pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Result<User, ApiError> {
+pub(super) async fn check_password(
+    state: &AppState,
+    login: LoginRequest,
+    client: &ClientInfo,
+) -> Result<User, ApiError> {
     let credentials = login.parse()?;
+    let tried = credentials.username.clone();
     let stored = users::credentials(&state.pool, &credentials.username).await?;
     let hasher = state.hasher.clone();
     let password = credentials.password;
@@ -126,12 +139,20 @@ pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Res
         }
     })
     .await;
+    let failed = |user_id, detail: &str| audit::Event {
+        username: Some(tried.clone()),
+        client_ip: client.ip,
+        detail: detail.to_owned(),
+        ..audit::Event::new(audit::Kind::LoginFailed, user_id)
+    };
     let Some(user) = user else {
         state.metrics.login_failed(LoginFailure::BadCredentials);
+        state.audit(failed(None, "bad credentials")).await;
         return Err(ApiError::BadCredentials);
     };
     if !user.active {
         state.metrics.login_failed(LoginFailure::Inactive);
+        state.audit(failed(Some(user.id), "inactive user")).await;
         return Err(ApiError::InactiveUser);
     }
     if let Some(hash) = stronger_hash {
@@ -140,12 +161,14 @@ pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Res
     Ok(user)
 }
 
-/// A new pair for a valid refresh token, in the same session.
+/// The next pair of the session for its live refresh token, which is spent. Within the grace
+/// window (`REFRESH_REUSE_GRACE_SECS`) the token just spent gets that same pair again; after it, or
+/// for an older token, the whole session ends (reuse: a stolen token).
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = TokenPair),
         (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Invalid or revoked refresh token", body = ErrorBody),
+        (status = 401, description = "Invalid, spent or revoked refresh token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
@@ -153,14 +176,71 @@ pub(super) async fn check_password(state: &AppState, login: LoginRequest) -> Res
     ))]
 async fn refresh(
     State(state): State<AppState>,
+    client: ClientInfo,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, verified) = authorize(&state, &body.refresh_token, TokenKind::Refresh).await?;
-    Ok(issue(&state, &user, &verified.sid))
+    let (user, ticket) = rotate_session(&state, &body.refresh_token, &client).await?;
+    Ok(issue(&state, &user, &ticket))
 }
 
-fn issue(state: &AppState, user: &User, sid: &str) -> Response {
-    token_response(state.tokens.issue_pair(&user.subject(), sid, state.clock.now()))
+/// Starts the session a successful login opens: its first ticket.
+pub(super) async fn begin_session(state: &AppState, user: &User, client: &ClientInfo) -> Result<Ticket, ApiError> {
+    let session = NewSession {
+        user_id: user.id,
+        now: state.clock.now(),
+        ttl_secs: state.tokens.settings().refresh_ttl_secs,
+        user_agent: &client.user_agent,
+        client_ip: client.ip,
+    };
+    let ticket = sessions::start(&state.pool, session).await?;
+    let event = audit::Event {
+        session_id: Some(ticket.sid.clone()),
+        client_ip: client.ip,
+        ..audit::Event::new(audit::Kind::LoginSucceeded, Some(user.id))
+    };
+    state.audit(event).await;
+    Ok(ticket)
+}
+
+/// Spends a refresh token: the user and the ticket of the pair to sign (see
+/// [`shared::session::judge`]). A spent token presented again ends its session.
+pub(super) async fn rotate_session(
+    state: &AppState,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> Result<(User, Ticket), ApiError> {
+    let (user, verified) = authorize(state, refresh_token, TokenKind::Refresh).await?;
+    let presented = verified.generation().ok_or(ApiError::InvalidToken)?;
+    let rotation = sessions::rotate(
+        &state.pool,
+        &verified.sid,
+        user.id,
+        presented,
+        state.clock.now(),
+        state.refresh_grace_secs,
+        state.tokens.settings().refresh_ttl_secs,
+    )
+    .await?;
+    match rotation {
+        Rotation::Issued(ticket) => Ok((user, ticket)),
+        Rotation::Reused => {
+            tracing::warn!(user_id = user.id.0, sid = %verified.sid, presented, "refresh token reuse: session ended");
+            state.metrics.refresh_reuse_detected();
+            let event = audit::Event {
+                session_id: Some(verified.sid),
+                client_ip: client.ip,
+                detail: format!("generation {presented} presented again"),
+                ..audit::Event::new(audit::Kind::RefreshReuseDetected, Some(user.id))
+            };
+            state.audit(event).await;
+            Err(ApiError::InvalidToken)
+        }
+        Rotation::Gone => Err(ApiError::InvalidToken),
+    }
+}
+
+fn issue(state: &AppState, user: &User, ticket: &Ticket) -> Response {
+    token_response(state.tokens.issue_pair(&user.subject(), ticket))
 }
 
 /// Tokens must never be cached (RFC 6749 5.1).

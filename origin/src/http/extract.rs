@@ -1,10 +1,12 @@
 //! Extractors whose rejections are our error shape: the JSON body (pydantic-style 422s) and the
 //! current user from the bearer token.
 
+use std::net::IpAddr;
+
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use shared::domain::{Role, TokenKind};
@@ -12,6 +14,7 @@ use shared::error::{FieldError, LocPart};
 use shared::token::VerifiedToken;
 
 use super::error::ApiError;
+use super::internal::ClientIp;
 use crate::db::users::{self, User};
 use crate::state::AppState;
 
@@ -129,29 +132,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let CurrentSession { user, .. } = CurrentSession::from_request_parts(parts, state).await?;
+        Ok(Self(user))
+    }
+}
+
+/// [`CurrentUser`] with the access token it came with (its session is `token.sid`).
+pub struct CurrentSession {
+    pub user: User,
+    pub token: VerifiedToken,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentSession
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
         let token = bearer(parts).ok_or(ApiError::NotAuthenticated)?;
-        let (user, _) = authorize(&state, token, TokenKind::Access).await?;
-        Ok(Self(user))
+        let (user, token) = authorize(&state, token, TokenKind::Access).await?;
+        Ok(Self { user, token })
     }
 }
 
 /// The rule for every token the origin accepts, of either kind: it verifies (signature, time,
 /// `iss`, `aud`, `typ`), its user still exists, its version is the user's current one (a password
-/// change revokes), and the user is active.
+/// change revokes), its session is one of the user's and still live (logout revokes), and the
+/// user is active.
 pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result<(User, VerifiedToken), ApiError> {
-    let verified = state.tokens.verify(token, kind, state.clock.now()).map_err(|err| {
+    let now = state.clock.now();
+    let verified = state.tokens.verify(token, kind, now).map_err(|err| {
         tracing::debug!(reason = err.reason, "token rejected");
         ApiError::InvalidToken
     })?;
-    let user = users::by_id(&state.pool, verified.subject.user_id).await?.ok_or(ApiError::InvalidToken)?;
-    if user.token_version != verified.subject.ver {
+    let (user, live) = users::in_session(&state.pool, verified.subject.user_id, &verified.sid, now)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    if user.token_version != verified.subject.ver || !live {
         return Err(ApiError::InvalidToken);
     }
     if !user.active {
         return Err(ApiError::InactiveUser);
     }
     Ok((user, verified))
+}
+
+/// Who is calling, as far as sessions and the audit log record it: the user agent, and the client
+/// address (the edge's word for it when the edge called, see [`super::internal::guard`]).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: String,
+    pub ip: Option<IpAddr>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let ip = parts.extensions.get::<ClientIp>().and_then(|client| client.0);
+        Ok(Self { user_agent, ip })
+    }
 }
 
 /// The current user, who must be an admin now (the database's role, not the token's).

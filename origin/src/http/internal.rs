@@ -13,13 +13,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use shared::api::{Grant, LoginRequest, RefreshRequest};
-use shared::domain::TokenKind;
-use shared::token::TokenService;
+use shared::session::Ticket;
 use subtle::ConstantTimeEq;
 
-use super::auth::{check_password, login_from};
+use super::auth::{begin_session, check_password, login_from, rotate_session};
 use super::error::ApiError;
-use super::extract::{JsonBody, authorize};
+use super::extract::{ClientInfo, JsonBody};
 use crate::db::users::User;
 use crate::state::AppState;
 
@@ -55,37 +54,43 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     next.run(request).await
 }
 
-fn grant(user: &User, sid: &str) -> Json<Grant> {
+fn grant(user: &User, ticket: Ticket) -> Json<Grant> {
     Json(Grant {
         user_id: user.id.0,
         username: user.username.clone(),
         role: user.role,
         ver: user.token_version,
-        sid: sid.into(),
+        sid: ticket.sid,
+        generation: ticket.generation,
+        issued_at: ticket.issued_at,
     })
 }
 
 /// `/auth/token`'s checks, answering with whom to issue a pair for.
-async fn token(State(state): State<AppState>, request: Request) -> Result<Json<Grant>, ApiError> {
+async fn token(State(state): State<AppState>, client: ClientInfo, request: Request) -> Result<Json<Grant>, ApiError> {
     let login = login_from(request, &state).await?;
-    let user = check_password(&state, login).await?;
-    Ok(grant(&user, &TokenService::new_session_id()))
+    let user = check_password(&state, login, &client).await?;
+    let ticket = begin_session(&state, &user, &client).await?;
+    Ok(grant(&user, ticket))
 }
 
 /// `/auth/login`'s checks (JSON only, as the public route).
 async fn login(
     State(state): State<AppState>,
+    client: ClientInfo,
     JsonBody(login): JsonBody<LoginRequest>,
 ) -> Result<Json<Grant>, ApiError> {
-    let user = check_password(&state, login).await?;
-    Ok(grant(&user, &TokenService::new_session_id()))
+    let user = check_password(&state, login, &client).await?;
+    let ticket = begin_session(&state, &user, &client).await?;
+    Ok(grant(&user, ticket))
 }
 
-/// `/auth/refresh`'s checks, answering with whom to issue the next pair for.
+/// `/auth/refresh`'s checks and rotation, answering with the pair to sign.
 async fn refresh(
     State(state): State<AppState>,
+    client: ClientInfo,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Json<Grant>, ApiError> {
-    let (user, verified) = authorize(&state, &body.refresh_token, TokenKind::Refresh).await?;
-    Ok(grant(&user, &verified.sid))
+    let (user, ticket) = rotate_session(&state, &body.refresh_token, &client).await?;
+    Ok(grant(&user, ticket))
 }

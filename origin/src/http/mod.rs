@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 pub mod internal;
 pub mod metrics;
+mod sessions;
 mod users;
 
 use axum::Router;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(sessions::router())
         .merge(docs::router())
         .merge(internal::router())
         .fallback(|| async { ApiError::NotFound })

@@ -9,7 +9,9 @@ use shared::domain::Role;
 use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
 
 use super::error::ApiError;
-use super::extract::{AdminUser, CurrentUser, JsonBody};
+use super::extract::{AdminUser, ClientInfo, CurrentUser, JsonBody};
+use crate::db::audit;
+use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes};
 use crate::state::AppState;
 
@@ -66,6 +68,7 @@ async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
 async fn update_me(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    client: ClientInfo,
     JsonBody(body): JsonBody<UserUpdate>,
 ) -> Result<Json<UserOut>, ApiError> {
     let parsed = body.parse(&state.password_policy, [&user.username, &user.email])?;
@@ -81,8 +84,16 @@ async fn update_me(
         password_hash,
         ..Changes::default()
     };
+    let new_password = changes.password_hash.is_some();
     // The user may have been deleted since the token was checked.
     let updated = users::update(&state.pool, user.id, &changes).await?.ok_or(ApiError::InvalidToken)?;
+    if new_password {
+        // Its tokens are void already (the version moved); their sessions end with them.
+        sessions::end_all(&state.pool, user.id, EndReason::PasswordChange).await?;
+        let event =
+            audit::Event { client_ip: client.ip, ..audit::Event::new(audit::Kind::PasswordChanged, Some(user.id)) };
+        state.audit(event).await;
+    }
     Ok(Json(updated.to_out()))
 }
 
@@ -94,8 +105,19 @@ async fn update_me(
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
-async fn delete_me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<StatusCode, ApiError> {
+async fn delete_me(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    client: ClientInfo,
+) -> Result<StatusCode, ApiError> {
+    // Its sessions go with it (ON DELETE CASCADE); the audit log keeps the event.
     users::delete(&state.pool, user.id).await?;
+    let event = audit::Event {
+        username: Some(user.username.clone()),
+        client_ip: client.ip,
+        ..audit::Event::new(audit::Kind::UserDeleted, Some(user.id))
+    };
+    state.audit(event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,4 +10,5 @@ mod internal;
 mod metrics;
 mod outage;
 mod robustness;
+mod sessions;
 mod users;

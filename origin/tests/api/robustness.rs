@@ -3,12 +3,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::json;
 use shared::domain::{Role, UserId};
+use shared::session::Ticket;
 use shared::token::{Keyring, Subject, TokenService, TokenSettings};
 
 use crate::helpers::{PASSWORD, SECRET, detail, spawn_app, status_json};
 
 fn service(secret: &str, settings: TokenSettings) -> TokenService {
     TokenService::new(Keyring::from_secret(secret).unwrap(), settings).unwrap()
+}
+
+fn ticket(now: u64) -> Ticket {
+    Ticket { sid: "s".into(), generation: 0, issued_at: now }
 }
 
 fn subject() -> Subject {
@@ -48,13 +53,13 @@ async fn forged_tokens_are_all_the_same_401() {
         format!("{hs512_header}.{payload}.{signature}"),
         format!("{header}.{tampered_payload}.{signature}"),
         service("another-secret-entirely-0123456789abcdef", TokenSettings::default())
-            .issue_pair(&subject(), "s", now)
+            .issue_pair(&subject(), &ticket(now))
             .access_token,
         service(SECRET, TokenSettings { issuer: "someone-else".into(), ..TokenSettings::default() })
-            .issue_pair(&subject(), "s", now)
+            .issue_pair(&subject(), &ticket(now))
             .access_token,
         service(SECRET, TokenSettings { audience: "another-api".into(), ..TokenSettings::default() })
-            .issue_pair(&subject(), "s", now)
+            .issue_pair(&subject(), &ticket(now))
             .access_token,
         "a.b".to_owned(),
         "x".repeat(5000),

@@ -1,0 +1,192 @@
+//! The `sessions` table: one row per token family, its live generation, and how it ended.
+//! Rotation happens under the row's lock, so concurrent refreshes of one token find one winner
+//! and never fork the family.
+
+use std::net::IpAddr;
+
+use chrono::NaiveDateTime;
+use deadpool_postgres::Pool;
+use shared::domain::UserId;
+use shared::session::{Ticket, Verdict, judge};
+
+use super::StoreError;
+
+/// Why a session ended (the `end_reason` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Logout,
+    LogoutAll,
+    Reuse,
+    Admin,
+    PasswordChange,
+}
+
+impl EndReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::Reuse => "reuse",
+            Self::Admin => "admin",
+            Self::PasswordChange => "password_change",
+        }
+    }
+}
+
+/// A new session's facts.
+pub struct NewSession<'a> {
+    pub user_id: UserId,
+    pub now: u64,
+    /// How long its refresh tokens live (`REFRESH_TOKEN_TTL_SECS`).
+    pub ttl_secs: u64,
+    pub user_agent: &'a str,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// What a refresh did to its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The pair to sign: the next generation, or the live one again (a repeat in the grace window).
+    Issued(Ticket),
+    /// A spent token came back: the session has been ended.
+    Reused,
+    /// No such live session (ended, expired, or another user's).
+    Gone,
+}
+
+/// A live session as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub user_agent: String,
+    pub client_ip: Option<String>,
+}
+
+fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Starts a session at generation 0 and answers its first ticket.
+pub async fn start(pool: &Pool, session: NewSession<'_>) -> Result<Ticket, StoreError> {
+    let client = pool.get().await?;
+    let sid = shared::token::TokenService::new_session_id();
+    let now = secs(session.now);
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO sessions
+                (id, user_id, issued_at, expires_at, created_at, last_used_at, user_agent, client_ip)
+             VALUES ($1, $2, $3, $3::bigint + $4::bigint, to_timestamp($3::bigint) AT TIME ZONE 'utc',
+                     to_timestamp($3::bigint) AT TIME ZONE 'utc', $5, $6)",
+        )
+        .await?;
+    let user_agent: String = session.user_agent.chars().take(512).collect();
+    let ip = session.client_ip.map(|ip| ip.to_string());
+    client.execute(&stmt, &[&sid, &session.user_id.0, &now, &secs(session.ttl_secs), &user_agent, &ip]).await?;
+    Ok(Ticket { sid, generation: 0, issued_at: session.now })
+}
+
+/// Applies the rotation rule ([`judge`]) to session `sid` of `user_id` for a refresh token of
+/// generation `presented`, under the row's lock.
+pub async fn rotate(
+    pool: &Pool,
+    sid: &str,
+    user_id: UserId,
+    presented: u32,
+    now: u64,
+    grace_secs: u64,
+    ttl_secs: u64,
+) -> Result<Rotation, StoreError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let row = transaction
+        .query_opt(
+            "SELECT generation, issued_at FROM sessions
+             WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > $3
+             FOR UPDATE",
+            &[&sid, &user_id.0, &secs(now)],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Rotation::Gone);
+    };
+    let live = u32::try_from(row.try_get::<_, i32>("generation")?).unwrap_or(0);
+    let live_issued_at = u64::try_from(row.try_get::<_, i64>("issued_at")?).unwrap_or(0);
+    let rotation = match judge(live, live_issued_at, presented, now, grace_secs) {
+        Verdict::Rotate => {
+            let next = live.checked_add(1).ok_or_else(|| StoreError::Other("session generation overflow".into()))?;
+            transaction
+                .execute(
+                    "UPDATE sessions SET generation = $2, issued_at = $3, expires_at = $3::bigint + $4::bigint,
+                        last_used_at = to_timestamp($3::bigint) AT TIME ZONE 'utc'
+                     WHERE id = $1",
+                    &[&sid, &i32::try_from(next).unwrap_or(i32::MAX), &secs(now), &secs(ttl_secs)],
+                )
+                .await?;
+            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: next, issued_at: now })
+        }
+        Verdict::Repeat => {
+            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: live, issued_at: live_issued_at })
+        }
+        Verdict::Reuse => {
+            end_where(&transaction, "id = $1", &[&sid], EndReason::Reuse).await?;
+            Rotation::Reused
+        }
+    };
+    transaction.commit().await?;
+    Ok(rotation)
+}
+
+/// Ends session `sid` of `user_id`; whether it was live.
+pub async fn end(pool: &Pool, user_id: UserId, sid: &str, reason: EndReason) -> Result<bool, StoreError> {
+    let client = pool.get().await?;
+    Ok(end_where(&client, "id = $1 AND user_id = $2", &[&sid, &user_id.0], reason).await? > 0)
+}
+
+/// Ends every live session of `user_id`; how many there were.
+pub async fn end_all(pool: &Pool, user_id: UserId, reason: EndReason) -> Result<u64, StoreError> {
+    let client = pool.get().await?;
+    end_where(&client, "user_id = $1", &[&user_id.0], reason).await
+}
+
+async fn end_where(
+    client: &impl deadpool_postgres::GenericClient,
+    condition: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    reason: EndReason,
+) -> Result<u64, StoreError> {
+    let n = params.len() + 1;
+    let sql = format!(
+        "UPDATE sessions SET ended_at = clock_timestamp() AT TIME ZONE 'utc', end_reason = ${n}
+         WHERE {condition} AND ended_at IS NULL"
+    );
+    let reason = reason.as_str();
+    let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
+    all.push(&reason);
+    Ok(client.execute(sql.as_str(), &all).await?)
+}
+
+/// The user's sessions that still live at `now`, the most recently used first.
+pub async fn live(pool: &Pool, user_id: UserId, now: u64) -> Result<Vec<Session>, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, created_at, last_used_at, user_agent, client_ip FROM sessions
+             WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2
+             ORDER BY last_used_at DESC, created_at DESC",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&user_id.0, &secs(now)]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Session {
+                id: row.try_get("id")?,
+                created_at: row.try_get("created_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                user_agent: row.try_get("user_agent")?,
+                client_ip: row.try_get("client_ip")?,
+            })
+        })
+        .collect()
+}
