@@ -149,6 +149,11 @@ pub struct UserUpdate {
     pub first_name: Option<String>,
     #[serde(default)]
     pub last_name: Option<String>,
+    /// Required to change the password or the email: a stolen access token alone cannot take
+    /// the account over.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub current_password: Option<String>,
 }
 
 /// A change, parsed.
@@ -159,6 +164,8 @@ pub struct UserChanges {
     pub email: Option<Email>,
     pub first_name: Option<PersonName>,
     pub last_name: Option<PersonName>,
+    /// Present whenever the password or the email changes; the origin checks it.
+    pub current_password: Option<Password>,
 }
 
 impl UserUpdate {
@@ -177,8 +184,51 @@ impl UserUpdate {
             email: optional(&mut errors, "email", self.email.as_deref(), Email::parse),
             first_name: optional(&mut errors, "first_name", self.first_name.as_deref(), PersonName::parse),
             last_name: optional(&mut errors, "last_name", self.last_name.as_deref(), PersonName::parse),
+            current_password: optional(&mut errors, "current_password", self.current_password.as_deref(), |raw| {
+                Password::candidate(raw)
+            }),
         };
+        if (self.password.is_some() || self.email.is_some()) && self.current_password.is_none() {
+            errors.push(FieldError::body("current_password", "missing", "Field required"));
+        }
         if errors.is_empty() { Ok(changes) } else { Err(errors) }
+    }
+}
+
+/// `PATCH /users/admin/{id}`: an admin's change to another user; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminUserUpdate {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// A new password: every token and session of the user ends.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 15, max_length = 128, format = Password))]
+    pub password: Option<String>,
+}
+
+/// An admin's change, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct AdminChanges {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    pub password: Option<Password>,
+}
+
+impl AdminUserUpdate {
+    /// `current` holds the user's username and email, which a new password must not be built from.
+    pub fn parse(&self, policy: &PasswordPolicy, current: [&str; 2]) -> Result<AdminChanges, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let password = optional(&mut errors, "password", self.password.as_deref(), |raw| {
+            Password::new_password(raw, policy, &current)
+        });
+        if errors.is_empty() {
+            Ok(AdminChanges { role: self.role, active: self.active, password })
+        } else {
+            Err(errors)
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! indexes); the password hash leaves this module only inside [`Credentials`], for the hasher.
 
 use chrono::NaiveDateTime;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use shared::api::{NewUser, UserOut};
 use shared::domain::{Role, UserId};
 use shared::token::Subject;
@@ -128,6 +128,10 @@ pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentia
 
 pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option<User>, StoreError> {
     let client = pool.get().await?;
+    update_with(&client, id, changes).await
+}
+
+async fn update_with(client: &impl GenericClient, id: UserId, changes: &Changes) -> Result<Option<User>, StoreError> {
     let sql = format!(
         "UPDATE users SET
             username = COALESCE($2, username),
@@ -145,7 +149,7 @@ pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option
     let role = changes.role.map(Role::as_str);
     let row = client
         .query_opt(
-            &sql,
+            sql.as_str(),
             &[
                 &id.0,
                 &changes.username,
@@ -159,6 +163,56 @@ pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option
         )
         .await?;
     row.as_ref().map(User::from_row).transpose()
+}
+
+/// What a change guarded by [`guarding_admins`] came to.
+#[derive(Debug)]
+pub enum Guarded<T> {
+    Done(T),
+    NoSuchUser,
+    /// It would have left no active admin: nothing was changed.
+    LastAdmin,
+}
+
+/// Applies `changes` to user `id` (`None`: deletes it) unless that would leave no active admin.
+/// The active admins' rows are locked first, so two admins demoting each other at once cannot
+/// both succeed.
+pub async fn guarding_admins(
+    pool: &Pool,
+    id: UserId,
+    changes: Option<&Changes>,
+) -> Result<Guarded<Option<User>>, StoreError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    let admins: Vec<i64> = transaction
+        .query("SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE", &[])
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let removes_an_admin = match changes {
+        None => true,
+        Some(changes) => changes.role == Some(Role::User) || changes.active == Some(false),
+    };
+    if removes_an_admin && admins == [id.0] {
+        return Ok(Guarded::LastAdmin);
+    }
+    let outcome = match changes {
+        Some(changes) => update_with(&transaction, id, changes).await?.map(Some),
+        None => {
+            let deleted = transaction.execute("DELETE FROM users WHERE id = $1", &[&id.0]).await?;
+            (deleted == 1).then_some(None)
+        }
+    };
+    transaction.commit().await?;
+    Ok(outcome.map_or(Guarded::NoSuchUser, Guarded::Done))
+}
+
+/// The stored hash of user `id`, for checking a current password.
+pub async fn password_hash(pool: &Pool, id: UserId) -> Result<Option<String>, StoreError> {
+    let client = pool.get().await?;
+    let row = client.query_opt("SELECT password FROM users WHERE id = $1", &[&id.0]).await?;
+    row.map(|row| row.try_get("password")).transpose().map_err(StoreError::from)
 }
 
 /// Replaces a hash with a stronger one of the same password: tokens stay valid.

@@ -125,6 +125,8 @@ pub(super) async fn check_password(
     let credentials = login.parse()?;
     let tried = credentials.username.clone();
     let stored = users::credentials(&state.pool, &credentials.username).await?;
+    // For the audit log, which only admins read: a client learns nothing of it.
+    let known = stored.as_ref().map(|stored| stored.user.id);
     let hasher = state.hasher.clone();
     let password = credentials.password;
     let (user, stronger_hash) = off_executor(move || match stored {
@@ -147,7 +149,7 @@ pub(super) async fn check_password(
     };
     let Some(user) = user else {
         state.metrics.login_failed(LoginFailure::BadCredentials);
-        state.audit(failed(None, "bad credentials")).await;
+        state.audit(failed(known, "bad credentials")).await;
         return Err(ApiError::BadCredentials);
     };
     if !user.active {

@@ -26,6 +26,11 @@ use crate::state::AppState;
         super::users::update_me,
         super::users::delete_me,
         super::users::list_users,
+        super::admin::read_user,
+        super::admin::change_user,
+        super::admin::delete_user,
+        super::admin::end_sessions,
+        super::admin::audit_log,
     ),
     modifiers(&Security),
     tags(

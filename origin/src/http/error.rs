@@ -16,7 +16,11 @@ pub enum ApiError {
     BadCredentials,
     InactiveUser,
     Forbidden,
+    /// A change to one's own password or email with the wrong `current_password`.
+    WrongCurrentPassword,
     Conflict,
+    /// The change would leave no active admin.
+    LastAdmin,
     NotFound,
     MethodNotAllowed,
     Validation(Vec<FieldError>),
@@ -32,8 +36,8 @@ impl ApiError {
         match self {
             Self::NotAuthenticated | Self::InvalidToken | Self::BadCredentials => StatusCode::UNAUTHORIZED,
             Self::InactiveUser => StatusCode::BAD_REQUEST,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Forbidden | Self::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            Self::Conflict | Self::LastAdmin => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -52,7 +56,9 @@ impl ApiError {
             Self::BadCredentials => detail::BAD_CREDENTIALS,
             Self::InactiveUser => detail::INACTIVE_USER,
             Self::Forbidden => detail::FORBIDDEN,
+            Self::WrongCurrentPassword => detail::WRONG_CURRENT_PASSWORD,
             Self::Conflict => detail::TAKEN,
+            Self::LastAdmin => detail::LAST_ADMIN,
             Self::NotFound => detail::NOT_FOUND,
             Self::MethodNotAllowed => detail::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => detail::BODY_TOO_LARGE,

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use shared::domain::{Role, TokenKind};
+use shared::domain::{Role, TokenKind, UserId};
 use shared::error::{FieldError, LocPart};
 use shared::token::VerifiedToken;
 
@@ -114,6 +114,58 @@ fn field_error(mut loc: Vec<LocPart>, message: &str) -> FieldError {
 fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
     let line_start: usize = bytes.split(|b| *b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
     (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// A query string's parameters, read as FastAPI reads typed ones: every bad value is reported at
+/// once, in a 422 naming `["query", name]`.
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+    invalid: Vec<FieldError>,
+}
+
+impl QueryParams {
+    pub fn parse(query: Option<&str>) -> Self {
+        Self { pairs: serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default(), invalid: Vec::new() }
+    }
+
+    /// The integer `name` within `min..=max`; `None` when absent or invalid (then noted for
+    /// [`Self::finish`]).
+    pub fn int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        let (_, raw) = self.pairs.iter().find(|(k, _)| k == name)?;
+        let loc = || vec![LocPart::from("query"), LocPart::from(name)];
+        let error = match raw.parse::<i64>() {
+            Ok(value) if value < min => {
+                FieldError::new(loc(), "greater_than_equal", format!("Input should be greater than or equal to {min}"))
+            }
+            Ok(value) if value > max => {
+                FieldError::new(loc(), "less_than_equal", format!("Input should be less than or equal to {max}"))
+            }
+            Ok(value) => return Some(value),
+            Err(_) => FieldError::new(
+                loc(),
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+            ),
+        };
+        self.invalid.push(error);
+        None
+    }
+
+    /// A 422 for every invalid value read so far.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.invalid.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.invalid)) }
+    }
+}
+
+/// A user id in the path (`/users/admin/{id}`): FastAPI's 422 for one that is not an integer.
+pub fn path_id(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse().map(UserId).map_err(|_| {
+        ApiError::Validation(vec![FieldError::new(
+            vec![LocPart::from("path"), LocPart::from("id")],
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )])
+    })
 }
 
 /// The bearer token of the request, if it has one.

@@ -1,6 +1,7 @@
 //! The HTTP API: a module per resource, each with its own router, merged here once with the
 //! layers every request goes through.
 
+mod admin;
 mod auth;
 mod docs;
 pub mod error;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(sessions::router())
+        .merge(admin::router())
         .merge(docs::router())
         .merge(internal::router())
         .fallback(|| async { ApiError::NotFound })

@@ -6,13 +6,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use shared::api::{UserCreate, UserOut, UserUpdate};
 use shared::domain::Role;
-use shared::error::{ErrorBody, FieldError, LocPart, ValidationBody};
+use shared::error::{ErrorBody, ValidationBody};
+use shared::policy::Password;
 
 use super::error::ApiError;
-use super::extract::{AdminUser, ClientInfo, CurrentUser, JsonBody};
+use super::extract::{AdminUser, ClientInfo, CurrentUser, JsonBody, QueryParams};
 use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
-use crate::db::users::{self, Changes};
+use crate::db::users::{self, Changes, User};
+use crate::hasher::off_executor;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -53,12 +55,14 @@ async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
     Json(user.to_out())
 }
 
-/// Changes the current user's fields; a new password revokes every token issued before it.
+/// Changes the current user's fields; a new password or email needs `current_password`, and a new
+/// password revokes every token and session issued before it.
 #[utoipa::path(patch, path = "/users", tag = "users", request_body = UserUpdate, security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed user", body = UserOut),
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Wrong current_password", body = ErrorBody),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -72,6 +76,9 @@ async fn update_me(
     JsonBody(body): JsonBody<UserUpdate>,
 ) -> Result<Json<UserOut>, ApiError> {
     let parsed = body.parse(&state.password_policy, [&user.username, &user.email])?;
+    if let Some(current) = parsed.current_password {
+        confirm_password(&state, &user, current).await?;
+    }
     let password_hash = match parsed.password {
         Some(password) => Some(state.hash_password(password).await),
         None => None,
@@ -95,6 +102,22 @@ async fn update_me(
         state.audit(event).await;
     }
     Ok(Json(updated.to_out()))
+}
+
+/// The user's own password, checked before a change of password or email.
+async fn confirm_password(state: &AppState, user: &User, password: Password) -> Result<(), ApiError> {
+    let stored = users::password_hash(&state.pool, user.id).await?.ok_or(ApiError::InvalidToken)?;
+    let hasher = state.hasher.clone();
+    if off_executor(move || hasher.verify(&password, &stored)).await {
+        Ok(())
+    } else {
+        let event = audit::Event {
+            detail: "wrong current password".into(),
+            ..audit::Event::new(audit::Kind::LoginFailed, Some(user.id))
+        };
+        state.audit(event).await;
+        Err(ApiError::WrongCurrentPassword)
+    }
 }
 
 /// Deletes the current user; its tokens stop working.
@@ -134,7 +157,8 @@ struct Page {
     offset: Option<i64>,
 }
 
-const MAX_PAGE: i64 = 1000;
+pub(super) const MAX_PAGE: i64 = 1000;
+pub(super) const DEFAULT_PAGE: i64 = 100;
 
 /// Every user, by id, one page at a time (admin role only).
 #[utoipa::path(get, path = "/users/admin", tag = "admin", params(Page), security(("bearer" = [])),
@@ -151,42 +175,10 @@ async fn list_users(
     AdminUser(_admin): AdminUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<UserOut>>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let param = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, FieldError> {
-        let loc = || vec![LocPart::from("query"), LocPart::from(name)];
-        let Some((_, raw)) = pairs.iter().find(|(k, _)| k == name) else {
-            return Ok(default);
-        };
-        let value: i64 = raw.parse().map_err(|_| {
-            FieldError::new(
-                loc(),
-                "int_parsing",
-                "Input should be a valid integer, unable to parse string as an integer",
-            )
-        })?;
-        if value < min {
-            return Err(FieldError::new(
-                loc(),
-                "greater_than_equal",
-                format!("Input should be greater than or equal to {min}"),
-            ));
-        }
-        if value > max {
-            return Err(FieldError::new(
-                loc(),
-                "less_than_equal",
-                format!("Input should be less than or equal to {max}"),
-            ));
-        }
-        Ok(value)
-    };
-    let (limit, offset) = (param("limit", 100, 1, MAX_PAGE), param("offset", 0, 0, i64::from(i32::MAX)));
-    let (limit, offset) = match (limit, offset) {
-        (Ok(limit), Ok(offset)) => (limit, offset),
-        (limit, offset) => {
-            return Err(ApiError::Validation(limit.err().into_iter().chain(offset.err()).collect()));
-        }
-    };
+    let mut query = QueryParams::parse(query.as_deref());
+    let limit = query.int("limit", 1, MAX_PAGE).unwrap_or(DEFAULT_PAGE);
+    let offset = query.int("offset", 0, i64::from(i32::MAX)).unwrap_or(0);
+    query.finish()?;
     let page = users::list(&state.pool, limit, offset).await?;
     Ok(Json(page.iter().map(|u| u.to_out()).collect()))
 }

@@ -73,7 +73,7 @@ async fn a_refresh_check_keeps_the_session_and_refuses_a_revoked_token() {
     let (status, grant) = status_json(response).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(grant["sid"], crate::auth::claim(&tokens.refresh, "sid"));
-    app.patch_me(&tokens.access, &json!({"password": "a-brand-new-passphrase-77"})).await;
+    app.patch_me(&tokens.access, &json!({"password": "a-brand-new-passphrase-77", "current_password": PASSWORD})).await;
     let revoked = internal(&app, "/auth/refresh", Some(CURRENT), json!({"refresh_token": tokens.refresh})).await;
     assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
 }

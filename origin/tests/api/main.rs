@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on an unexpected error; its helpers too")]
 
 mod admin;
+mod admin_ops;
 mod auth;
 mod helpers;
 mod internal;

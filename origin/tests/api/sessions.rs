@@ -163,7 +163,9 @@ async fn a_password_change_ends_every_session() {
     let app = spawn_app().await;
     let laptop = app.user("alice").await;
     let phone = app.tokens("alice", PASSWORD).await;
-    let changed = app.patch_me(&phone.access, &json!({"password": "a-new-pass-phrase-for-alice"})).await;
+    let changed = app
+        .patch_me(&phone.access, &json!({"password": "a-new-pass-phrase-for-alice", "current_password": PASSWORD}))
+        .await;
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(refresh(&app, &laptop.refresh).await, invalid());
     let client = app.pool.get().await.unwrap();

@@ -128,8 +128,12 @@ async fn patch_changes_names_and_email_and_moves_update_date() {
     let app = spawn_app().await;
     let tokens = app.user("user").await;
     let (_, before) = status_json(app.get("/users", Some(&tokens.access)).await).await;
-    let response =
-        app.patch_me(&tokens.access, &json!({"first_name": "Ada", "email": "ada@test.com", "last_name": null})).await;
+    let response = app
+        .patch_me(
+            &tokens.access,
+            &json!({"first_name": "Ada", "email": "ada@test.com", "last_name": null, "current_password": PASSWORD}),
+        )
+        .await;
     let (status, after) = status_json(response).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -147,7 +151,7 @@ async fn patch_to_a_taken_email_is_409_and_bad_fields_are_422() {
     let app = spawn_app().await;
     app.sign_up("other").await;
     let tokens = app.user("user").await;
-    let taken = app.patch_me(&tokens.access, &json!({"email": "OTHER@test.com"})).await;
+    let taken = app.patch_me(&tokens.access, &json!({"email": "OTHER@test.com", "current_password": PASSWORD})).await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
     let (status, body) = status_json(app.patch_me(&tokens.access, &json!({"password": "short"})).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -161,7 +165,7 @@ async fn a_password_change_revokes_every_earlier_token_even_from_the_same_second
     let tokens = app.user("user").await;
     // The clock stands still: the change happens in the very second the tokens were issued.
     let new_password = "a-brand-new-passphrase-77";
-    let response = app.patch_me(&tokens.access, &json!({"password": new_password})).await;
+    let response = app.patch_me(&tokens.access, &json!({"password": new_password, "current_password": PASSWORD})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(app.get("/users", Some(&tokens.access)).await.status(), StatusCode::UNAUTHORIZED);
     let refresh = app.post_json("/auth/refresh", &json!({"refresh_token": tokens.refresh})).await;

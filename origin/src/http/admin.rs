@@ -1,0 +1,214 @@
+//! Admin operations on other users, and the audit log: `GET|PATCH|DELETE /users/admin/{id}`,
+//! `DELETE /users/admin/{id}/sessions`, `GET /users/admin/audit`. The admin role is the
+//! database's, checked on every request ([`AdminUser`]); no change may leave no active admin.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use shared::api::{AdminUserUpdate, AuditEventOut, UserOut};
+use shared::error::{ErrorBody, ValidationBody};
+
+use super::error::ApiError;
+use super::extract::{AdminUser, ClientInfo, JsonBody, QueryParams, path_id};
+use super::users::{DEFAULT_PAGE, MAX_PAGE};
+use crate::db::sessions::{self, EndReason};
+use crate::db::users::{self, Changes, Guarded, User};
+use crate::db::{api_date, audit};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/admin/audit", get(audit_log))
+        .route("/users/admin/{id}", get(read_user).patch(change_user).delete(delete_user))
+        .route("/users/admin/{id}/sessions", delete(end_sessions))
+}
+
+/// An event an admin caused on user `id`.
+fn by_admin(kind: audit::Kind, user: &User, admin: &User, client: &ClientInfo) -> audit::Event {
+    audit::Event { actor_id: Some(admin.id), client_ip: client.ip, ..audit::Event::new(kind, Some(user.id)) }
+}
+
+/// One user, by id (admin role only).
+#[utoipa::path(get, path = "/users/admin/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserOut),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "The id is not an integer", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn read_user(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<UserOut>, ApiError> {
+    let user = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(user.to_out()))
+}
+
+/// Changes a user's role, active flag or password (admin role only). Deactivating a user or
+/// setting a password ends all of their sessions; the last active admin cannot be demoted or
+/// deactivated.
+#[utoipa::path(patch, path = "/users/admin/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = AdminUserUpdate,
+    responses(
+        (status = 200, description = "The changed user", body = UserOut),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "It would leave no active admin", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn change_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AdminUserUpdate>,
+) -> Result<Json<UserOut>, ApiError> {
+    let before = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let parsed = body.parse(&state.password_policy, [&before.username, &before.email])?;
+    let password_hash = match parsed.password {
+        Some(password) => Some(state.hash_password(password).await),
+        None => None,
+    };
+    let new_password = password_hash.is_some();
+    let changes = Changes { role: parsed.role, active: parsed.active, password_hash, ..Changes::default() };
+    let after = match users::guarding_admins(&state.pool, before.id, Some(&changes)).await? {
+        Guarded::Done(Some(user)) => user,
+        Guarded::Done(None) | Guarded::NoSuchUser => return Err(ApiError::NotFound),
+        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
+    };
+    if new_password || (before.active && !after.active) {
+        sessions::end_all(&state.pool, after.id, EndReason::Admin).await?;
+    }
+    if new_password {
+        state.audit(by_admin(audit::Kind::PasswordChanged, &after, &admin, &client)).await;
+    }
+    if before.role != after.role {
+        let detail = format!("{} -> {}", before.role, after.role);
+        state.audit(audit::Event { detail, ..by_admin(audit::Kind::RoleChanged, &after, &admin, &client) }).await;
+    }
+    if before.active != after.active {
+        let detail = format!("{} -> {}", before.active, after.active);
+        state.audit(audit::Event { detail, ..by_admin(audit::Kind::ActiveChanged, &after, &admin, &client) }).await;
+    }
+    Ok(Json(after.to_out()))
+}
+
+/// Deletes a user and their sessions (admin role only); the last active admin cannot be deleted.
+#[utoipa::path(delete, path = "/users/admin/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "It would leave no active admin", body = ErrorBody),
+        (status = 422, description = "The id is not an integer", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn delete_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    match users::guarding_admins(&state.pool, user.id, None).await? {
+        Guarded::Done(_) => {}
+        Guarded::NoSuchUser => return Err(ApiError::NotFound),
+        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
+    }
+    let event = audit::Event {
+        username: Some(user.username.clone()),
+        ..by_admin(audit::Kind::UserDeleted, &user, &admin, &client)
+    };
+    state.audit(event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of a user (admin role only): their tokens stop working at once.
+#[utoipa::path(delete, path = "/users/admin/{id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Every session has ended"),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "The id is not an integer", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn end_sessions(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let ended = sessions::end_all(&state.pool, user.id, EndReason::Admin).await?;
+    let event = audit::Event {
+        detail: format!("{ended} sessions ended"),
+        ..by_admin(audit::Kind::SessionsEnded, &user, &admin, &client)
+    };
+    state.audit(event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of query parameters of the audit log.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AuditPage {
+    /// How many events, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Only events older than this id: the last id of the previous page.
+    #[param(minimum = 1)]
+    before: Option<i64>,
+    /// Only events concerning this user.
+    #[param(minimum = 1)]
+    user_id: Option<i64>,
+}
+
+/// The audit log of security events, newest first, a page at a time (admin role only).
+#[utoipa::path(get, path = "/users/admin/audit", tag = "admin", params(AuditPage), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = Vec<AuditEventOut>),
+        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Invalid limit, before or user_id", body = ValidationBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
+async fn audit_log(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<AuditEventOut>>, ApiError> {
+    let mut query = QueryParams::parse(query.as_deref());
+    let limit = query.int("limit", 1, MAX_PAGE).unwrap_or(DEFAULT_PAGE);
+    let before = query.int("before", 1, i64::MAX);
+    let user = query.int("user_id", 1, i64::MAX);
+    query.finish()?;
+    let page = audit::page(&state.pool, limit, before, user.map(shared::domain::UserId)).await?;
+    let out = page
+        .into_iter()
+        .map(|e| AuditEventOut {
+            id: e.id,
+            at: api_date(&e.at),
+            event: e.event,
+            user_id: e.user_id,
+            actor_id: e.actor_id,
+            username: e.username,
+            session_id: e.session_id,
+            client_ip: e.client_ip,
+            detail: e.detail,
+        })
+        .collect();
+    Ok(Json(out))
+}
