@@ -9,6 +9,8 @@ use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
 
+use crate::throttle::Policies;
+
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -32,6 +34,8 @@ pub struct Config {
     /// `REFRESH_REUSE_GRACE_SECS`: how long the refresh token just rotated out still gets the
     /// live pair again instead of ending the session (default 5; at most 60).
     pub refresh_grace_secs: u64,
+    /// Brute-force protection and rate limits (see [`Policies::from_lookup`] for the names).
+    pub throttles: Policies,
     /// `DB_POOL_SIZE` (default 16).
     pub pool_size: usize,
     /// `DB_TIMEOUT_MS`: how long a request waits for a database connection before it gets 503
@@ -76,6 +80,7 @@ impl Config {
                 "REFRESH_REUSE_GRACE_SECS must be at most 60: a spent token is a stolen one".into(),
             ));
         }
+        let throttles = Policies::from_lookup(get).map_err(ConfigError)?;
         let pool_size = parse_or(&get, "DB_POOL_SIZE", 16usize)?;
         if pool_size == 0 {
             return Err(ConfigError("DB_POOL_SIZE must be at least 1".into()));
@@ -105,6 +110,7 @@ impl Config {
             hash_policy,
             password_policy,
             refresh_grace_secs,
+            throttles,
             pool_size,
             db_timeout,
             json_logs,

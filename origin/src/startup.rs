@@ -51,6 +51,7 @@ impl Application {
             password_policy: config.password_policy,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             refresh_grace_secs: config.refresh_grace_secs,
+            throttles: config.throttles,
             service_tokens: config.service_tokens.clone().into(),
             metrics: Arc::new(Metrics::new()),
         };
@@ -73,6 +74,13 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let purging = tokio::spawn(purge_throttles(self.state.clone()));
+        let served = self.serve_http(shutdown).await;
+        purging.abort();
+        served
+    }
+
+    async fn serve_http(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let api = axum::serve(self.listener, service).with_graceful_shutdown(shutdown);
         match self.metrics {
@@ -85,6 +93,20 @@ impl Application {
                 }
             }
             None => api.await,
+        }
+    }
+}
+
+/// Forgets throttle counters that no longer matter, every ten minutes: a flood of made-up
+/// usernames must not grow the table for ever.
+async fn purge_throttles(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match db::throttles::purge(&state.pool, state.clock.now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "throttle counters purged"),
+            Err(err) => tracing::warn!(%err, "purging throttle counters"),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::db::audit;
 use crate::hasher::{PasswordHasher, off_executor};
 use crate::metrics::Metrics;
+use crate::throttle::Policies;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +23,7 @@ pub struct AppState {
     pub hash_policy: HashPolicy,
     pub password_policy: PasswordPolicy,
     pub clock: Arc<dyn Clock>,
+    pub throttles: Policies,
     /// `REFRESH_REUSE_GRACE_SECS`.
     pub refresh_grace_secs: u64,
     /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.

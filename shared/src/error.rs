@@ -14,6 +14,7 @@ pub mod detail {
     pub const INACTIVE_USER: &str = "Inactive user";
     pub const FORBIDDEN: &str = "Not enough permissions";
     pub const TAKEN: &str = "Username or email already registered";
+    pub const TOO_MANY_REQUESTS: &str = "Too many attempts, try again later";
     pub const WRONG_CURRENT_PASSWORD: &str = "Incorrect current password";
     pub const LAST_ADMIN: &str = "The last active admin cannot be demoted, deactivated or deleted";
     pub const NOT_FOUND: &str = "Not Found";

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod sessions;
+pub mod throttles;
 pub mod users;
 
 use std::time::Duration;

@@ -13,6 +13,7 @@ use shared::session::Ticket;
 
 use super::error::ApiError;
 use super::extract::{ClientInfo, JsonBody, MediaType, authorize, body_bytes, media_type, parse_json};
+use super::limits::{self, Limit};
 use crate::db::audit;
 use crate::db::sessions::{self, NewSession, Rotation};
 use crate::db::users::{self, User};
@@ -52,6 +53,7 @@ pub struct TokenForm {
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Incorrect username or password", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
         (status = 415, description = "Neither JSON nor a form", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -101,6 +103,7 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Incorrect username or password", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -124,6 +127,7 @@ pub(super) async fn check_password(
 ) -> Result<User, ApiError> {
     let credentials = login.parse()?;
     let tried = credentials.username.clone();
+    limits::check_login(state, &tried, client.ip).await?;
     let stored = users::credentials(&state.pool, &credentials.username).await?;
     // For the audit log, which only admins read: a client learns nothing of it.
     let known = stored.as_ref().map(|stored| stored.user.id);
@@ -149,9 +153,11 @@ pub(super) async fn check_password(
     };
     let Some(user) = user else {
         state.metrics.login_failed(LoginFailure::BadCredentials);
+        limits::login_failed(state, &tried, client.ip).await?;
         state.audit(failed(known, "bad credentials")).await;
         return Err(ApiError::BadCredentials);
     };
+    limits::login_succeeded(state, &tried).await?;
     if !user.active {
         state.metrics.login_failed(LoginFailure::Inactive);
         state.audit(failed(Some(user.id), "inactive user")).await;
@@ -172,6 +178,7 @@ pub(super) async fn check_password(
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Invalid, spent or revoked refresh token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -211,6 +218,7 @@ pub(super) async fn rotate_session(
     refresh_token: &str,
     client: &ClientInfo,
 ) -> Result<(User, Ticket), ApiError> {
+    limits::rate(state, Limit::Refresh, client.ip).await?;
     let (user, verified) = authorize(state, refresh_token, TokenKind::Refresh).await?;
     let presented = verified.generation().ok_or(ApiError::InvalidToken)?;
     let rotation = sessions::rotate(

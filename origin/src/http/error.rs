@@ -28,6 +28,8 @@ pub enum ApiError {
     BodyUnreadable,
     UnsupportedMediaType,
     Unavailable,
+    /// Held back by brute-force protection or a rate limit; the seconds to wait.
+    TooManyRequests(u64),
     Internal(String),
 }
 
@@ -45,6 +47,7 @@ impl ApiError {
             Self::BodyUnreadable => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +68,7 @@ impl ApiError {
             Self::BodyUnreadable => detail::BODY_UNREADABLE,
             Self::UnsupportedMediaType => detail::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => detail::DB_UNAVAILABLE,
+            Self::TooManyRequests(_) => detail::TOO_MANY_REQUESTS,
             Self::Validation(_) | Self::Internal(_) => detail::INTERNAL,
         }
     }
@@ -74,6 +78,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // RFC 6750: a rejected token says so; a missing one or a failed login only names the scheme.
+        let retry_after = match self {
+            Self::TooManyRequests(secs) => Some(secs.max(1)),
+            Self::Unavailable => Some(5),
+            _ => None,
+        };
         let challenge = match self {
             Self::InvalidToken => Some(r#"Bearer error="invalid_token""#),
             Self::NotAuthenticated | Self::BadCredentials => Some("Bearer"),
@@ -91,8 +100,8 @@ impl IntoResponse for ApiError {
         if let Some(challenge) = challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

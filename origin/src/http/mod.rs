@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod internal;
+mod limits;
 pub mod metrics;
 mod sessions;
 mod users;

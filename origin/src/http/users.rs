@@ -11,6 +11,7 @@ use shared::policy::Password;
 
 use super::error::ApiError;
 use super::extract::{AdminUser, ClientInfo, CurrentUser, JsonBody, QueryParams};
+use super::limits::{self, Limit};
 use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, User};
@@ -29,14 +30,17 @@ pub fn router() -> Router<AppState> {
         (status = 201, description = "The new user", body = UserOut),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 async fn sign_up(
     State(state): State<AppState>,
+    client: ClientInfo,
     JsonBody(body): JsonBody<UserCreate>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    limits::rate(&state, Limit::SignUp, client.ip).await?;
     let new_user = body.parse(&state.password_policy)?;
     let hash = state.hash_password(new_user.password.clone()).await;
     let user = users::insert(&state.pool, &new_user, &hash, Role::User).await?;
@@ -65,6 +69,7 @@ async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
         (status = 403, description = "Wrong current_password", body = ErrorBody),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -77,7 +82,7 @@ async fn update_me(
 ) -> Result<Json<UserOut>, ApiError> {
     let parsed = body.parse(&state.password_policy, [&user.username, &user.email])?;
     if let Some(current) = parsed.current_password {
-        confirm_password(&state, &user, current).await?;
+        confirm_password(&state, &user, current, &client).await?;
     }
     let password_hash = match parsed.password {
         Some(password) => Some(state.hash_password(password).await),
@@ -105,7 +110,14 @@ async fn update_me(
 }
 
 /// The user's own password, checked before a change of password or email.
-async fn confirm_password(state: &AppState, user: &User, password: Password) -> Result<(), ApiError> {
+/// Counted as a failed login: a stolen access token must not become an unthrottled way to guess.
+async fn confirm_password(
+    state: &AppState,
+    user: &User,
+    password: Password,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    limits::check_login(state, &user.username, client.ip).await?;
     let stored = users::password_hash(&state.pool, user.id).await?.ok_or(ApiError::InvalidToken)?;
     let hasher = state.hasher.clone();
     if off_executor(move || hasher.verify(&password, &stored)).await {
@@ -116,6 +128,7 @@ async fn confirm_password(state: &AppState, user: &User, password: Password) -> 
             ..audit::Event::new(audit::Kind::LoginFailed, Some(user.id))
         };
         state.audit(event).await;
+        limits::login_failed(state, &user.username, client.ip).await?;
         Err(ApiError::WrongCurrentPassword)
     }
 }

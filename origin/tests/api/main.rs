@@ -12,4 +12,5 @@ mod metrics;
 mod outage;
 mod robustness;
 mod sessions;
+mod throttle;
 mod users;
