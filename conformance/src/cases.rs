@@ -312,6 +312,9 @@ const SIGN_UP: &str = r#"{"username": "{user}", "password": "{password}", "email
 
 const LOGIN: &str = r#"{"username": "{user}", "password": "{password}"}"#;
 
+/// The login after the password change.
+const NEW_LOGIN: &str = r#"{"username": "{user}", "password": "{new_password}"}"#;
+
 /// Every case, in the order they run on each target.
 pub fn cases() -> Vec<Case> {
     vec![
@@ -415,7 +418,7 @@ pub fn cases() -> Vec<Case> {
             .status(415)
             .expect(r#"{"detail": "Unsupported media type"}"#),
         // The current user, and every way of not being one.
-        get("current user", "/users").bearer("access").user(),
+        get("current user", "/users").bearer("access").user().save("user_id", "/id"),
         get("current user without a token", "/users").not_authenticated(),
         get("current user with a Basic authorization", "/users")
             .header("authorization", "Basic dXNlcjpwYXNzd29yZA==")
@@ -444,6 +447,20 @@ pub fn cases() -> Vec<Case> {
             .bearer("admin_access")
             .schema(Schema::UserList)
             .compare(Compare::Shape),
+        get("admin reads the user by id", "/users/admin/{user_id}").bearer("admin_access").user(),
+        get("admin route for a user by id, as the user", "/users/admin/{user_id}")
+            .bearer("access")
+            .status(403)
+            .same_as("admin list as a user"),
+        get("admin reads a user by an id that is no number", "/users/admin/abc")
+            .bearer("admin_access")
+            .invalid(r#"{"detail": [{"loc": ["path", "id"], "type": "int_parsing"}]}"#),
+        get("admin reads a user that does not exist", "/users/admin/999999999")
+            .bearer("admin_access")
+            .status(404)
+            .expect(r#"{"detail": "Not Found"}"#),
+        get("audit log, newest event", "/users/admin/audit?limit=1").bearer("admin_access").compare(Compare::Shape),
+        get("audit log as a user", "/users/admin/audit").bearer("access").status(403).same_as("admin list as a user"),
         get("admin list with limit=0", "/users/admin?limit=0")
             .bearer("admin_access")
             .invalid(r#"{"detail": [{"loc": ["query", "limit"]}]}"#),
@@ -462,13 +479,27 @@ pub fn cases() -> Vec<Case> {
             .expect(r#"{"first_name": "Ada", "last_name": "Lovelace"}"#),
         patch("change to a short password", "/users")
             .bearer("access")
-            .json(r#"{"password": "short"}"#)
+            .json(r#"{"password": "short", "current_password": "{password}"}"#)
             .invalid(r#"{"detail": [{"loc": ["body", "password"], "type": "string_too_short"}]}"#),
         patch("change without a token", "/users").json(r#"{"first_name": "Eve"}"#).not_authenticated(),
+        patch("change the email without current_password", "/users")
+            .bearer("access")
+            .json(r#"{"email": "{tag}.new@example.com"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "current_password"], "type": "missing"}]}"#),
+        patch("change the password with a wrong current_password", "/users")
+            .bearer("access")
+            .json(r#"{"password": "{new_password}", "current_password": "not-the-right-passphrase"}"#)
+            .status(403)
+            .expect(r#"{"detail": "Incorrect current password"}"#),
         // Refreshing.
         post("refresh", "/auth/refresh")
             .json(r#"{"refresh_token": "{refresh}"}"#)
             .pair("refreshed_access", "refreshed_refresh"),
+        post("the spent refresh token again, inside the grace window", "/auth/refresh")
+            .json(r#"{"refresh_token": "{refresh}"}"#)
+            .pair("repeated_access", "repeated_refresh"),
+        get("sessions of the current user", "/users/sessions").bearer("refreshed_access").compare(Compare::Shape),
+        get("sessions without a token", "/users/sessions").not_authenticated(),
         get("current user with the refreshed access token", "/users")
             .bearer("refreshed_access")
             .schema(Schema::User)
@@ -516,7 +547,7 @@ pub fn cases() -> Vec<Case> {
         // A password change revokes every token issued before it.
         patch("change the password", "/users")
             .bearer("refreshed_access")
-            .json(r#"{"password": "{new_password}"}"#)
+            .json(r#"{"password": "{new_password}", "current_password": "{password}"}"#)
             .schema(Schema::User)
             .expect(r#"{"username": "{user}"}"#),
         get("old access token after the password change", "/users").bearer("access").invalid_token(),
@@ -537,11 +568,32 @@ pub fn cases() -> Vec<Case> {
             .bearer("renewed_access")
             .schema(Schema::User)
             .expect(r#"{"username": "{user}", "first_name": "Ada"}"#),
+        // Logging out ends one session; logging out everywhere, all of them; so does an admin.
+        post("a second login", "/auth/login").json(NEW_LOGIN).pair("second_access", "second_refresh"),
+        post("logout", "/auth/logout").bearer("second_access").status(204).schema(Schema::Empty),
+        get("access token after its logout", "/users").bearer("second_access").invalid_token(),
+        post("refresh token after its logout", "/auth/refresh")
+            .json(r#"{"refresh_token": "{second_refresh}"}"#)
+            .invalid_token(),
+        get("another session after a logout", "/users").bearer("renewed_access").status(200).schema(Schema::User),
+        post("logout without a token", "/auth/logout").not_authenticated(),
+        post("a third login", "/auth/login").json(NEW_LOGIN).pair("third_access", "third_refresh"),
+        post("logout everywhere", "/auth/logout-all").bearer("third_access").status(204).schema(Schema::Empty),
+        get("access token after logout everywhere", "/users").bearer("renewed_access").invalid_token(),
+        post("a login after logout everywhere", "/auth/login").json(NEW_LOGIN).pair("fourth_access", "fourth_refresh"),
+        Case::new("admin ends the user's sessions", "DELETE", "/users/admin/{user_id}/sessions")
+            .bearer("admin_access")
+            .status(204)
+            .schema(Schema::Empty),
+        get("access token after the admin ended the sessions", "/users").bearer("fourth_access").invalid_token(),
+        post("a login after the admin ended the sessions", "/auth/login")
+            .json(NEW_LOGIN)
+            .pair("final_access", "final_refresh"),
         // Deleting the user ends its tokens.
-        Case::new("delete the user", "DELETE", "/users").bearer("renewed_access").status(204).schema(Schema::Empty),
-        get("access token after the delete", "/users").bearer("renewed_access").invalid_token(),
+        Case::new("delete the user", "DELETE", "/users").bearer("final_access").status(204).schema(Schema::Empty),
+        get("access token after the delete", "/users").bearer("final_access").invalid_token(),
         post("refresh token after the delete", "/auth/refresh")
-            .json(r#"{"refresh_token": "{renewed_refresh}"}"#)
+            .json(r#"{"refresh_token": "{final_refresh}"}"#)
             .invalid_token(),
         post("login after the delete", "/auth/login")
             .json(r#"{"username": "{user}", "password": "{new_password}"}"#)

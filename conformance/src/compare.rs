@@ -68,6 +68,10 @@ pub fn is_jwt(text: &str) -> bool {
         && parts[..2].iter().all(|p| decode_json(p).is_some_and(|v| v.is_object()))
 }
 
+fn is_session_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A base64url (unpadded) part of a JWT, as JSON.
 pub fn decode_json(part: &str) -> Option<Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
@@ -82,8 +86,17 @@ pub fn encode_json(value: &Value) -> String {
 fn volatile(key: &str, value: &Value) -> Option<Result<&'static str, String>> {
     let text = value.as_str();
     let checked = match key {
+        // A user's or an event's id, or a session's (128 random bits, hex).
+        "id" if text.is_some() => text.is_some_and(is_session_id).then_some("<session id>").ok_or("a session id"),
         "id" => (value.is_i64() || value.is_u64()).then_some("<integer>").ok_or("an integer"),
-        "create_date" | "update_date" => {
+        "user_id" | "actor_id" if value.is_null() => return None,
+        "user_id" | "actor_id" => (value.is_i64() || value.is_u64()).then_some("<integer>").ok_or("an integer"),
+        "session_id" | "client_ip" if value.is_null() => return None,
+        "session_id" => text.is_some_and(is_session_id).then_some("<session id>").ok_or("a session id"),
+        "client_ip" => {
+            text.is_some_and(|t| t.parse::<std::net::IpAddr>().is_ok()).then_some("<ip>").ok_or("an address")
+        }
+        "create_date" | "update_date" | "created_at" | "last_used_at" | "at" => {
             text.is_some_and(is_date).then_some("<date>").ok_or("a date YYYY-MM-DDTHH:MM:SS.ffffff")
         }
         "access_token" | "refresh_token" => text.is_some_and(is_jwt).then_some("<jwt>").ok_or("a JWT"),

@@ -169,9 +169,15 @@ impl Run {
         }
         let mut problems = Vec::new();
         for (name, pointer) in &case.save {
-            match answer.json.as_ref().and_then(|j| j.pointer(pointer)).and_then(Value::as_str) {
-                Some(value) => self.vars.set(name, value),
-                None => problems.push(format!("no string at {pointer} to save as {{{name}}}")),
+            // A string as it is, a number (an id) in its decimal form.
+            let value = answer.json.as_ref().and_then(|j| j.pointer(pointer)).and_then(|value| match value {
+                Value::String(text) => Some(text.clone()),
+                Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            });
+            match value {
+                Some(value) => self.vars.set(name, &value),
+                None => problems.push(format!("no string or number at {pointer} to save as {{{name}}}")),
             }
         }
         if case.compare == Compare::Status {

@@ -42,7 +42,8 @@ pub fn run(server_url: &str) -> Result<Outcome> {
         .env("DATABASE_URL", &database.url)
         .env("JWT_SECRET", random::hex(32)?)
         // Each fuzzed login and registration hashes; the production cost would only slow the run.
-        .env("PBKDF2_ITERATIONS", "1000");
+        .env("PBKDF2_ITERATIONS", "1000")
+        .envs(crate::e2e::RELAXED_LIMITS);
     if std::env::var_os("RUST_LOG").is_none() {
         // Thousands of requests: per-request logs would bury schemathesis's report.
         serve.env("RUST_LOG", "warn");
