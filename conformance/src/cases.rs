@@ -540,6 +540,10 @@ pub fn cases() -> Vec<Case> {
             .json(r#"{"username": "{admin_user}", "password": "{admin_password}"}"#)
             .status(404)
             .expect(r#"{"detail": "Not Found"}"#),
+        get("published keys (none for HS256)", "/.well-known/jwks.json")
+            .compare(Compare::Exact)
+            .expect(r#"{"keys": []}"#)
+            .compare_header("cache-control"),
         get("docs page", "/docs/").compare(Compare::Exact),
         get("OpenAPI document", "/openapi.json")
             .compare(Compare::Exact)

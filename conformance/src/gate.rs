@@ -84,7 +84,25 @@ pub fn never_reaches_origin(
         claims["exp"] = Value::from(4_102_444_800u64);
         URL_SAFE_NO_PAD.encode(claims.to_string())
     };
+    // Headers that point elsewhere: a key id full of path or SQL characters, a key URL (`jku`,
+    // `x5u`) of the attacker's; the signature is the genuine one, over another header.
+    let with_header = |extra: Value| {
+        let mut header: Value =
+            URL_SAFE_NO_PAD.decode(parts[0]).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        if let (Some(header), Value::Object(extra)) = (header.as_object_mut(), extra) {
+            header.extend(extra);
+        }
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), parts[1], parts[2])
+    };
     let forged = [
+        ("kid with path characters", with_header(serde_json::json!({"kid": "../../../../etc/passwd"}))),
+        ("kid with SQL", with_header(serde_json::json!({"kid": "x' OR '1'='1"}))),
+        (
+            "jku and x5u of the attacker",
+            with_header(
+                serde_json::json!({"jku": "https://attacker.example/jwks.json", "x5u": "https://attacker.example/c.pem"}),
+            ),
+        ),
         ("alg none", format!("{none_header}.{}.", parts[1])),
         ("another algorithm", format!("{hs512_header}.{}.{}", parts[1], parts[2])),
         ("tampered payload", format!("{}.{tampered}.{}", parts[0], parts[2])),

@@ -121,6 +121,8 @@ impl<O: OriginClient> Edge<O> {
         // reach no handler, so the origin's 405 needs no token.
         match (method.as_str(), path) {
             ("GET", "/") => self.health(cx).await,
+            // The edge holds the keys: it publishes their public halves itself.
+            ("GET", shared::keys::JWKS_PATH) => respond::jwks(self.config.tokens.jwks()),
             ("POST", "/auth/token" | "/auth/login") => self.login(path, cx, body).await,
             ("POST", "/auth/refresh") => self.refresh(cx, body).await,
             ("GET" | "HEAD" | "PATCH" | "DELETE", "/users") => self.gated(method, false, cx, body).await,

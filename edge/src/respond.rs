@@ -19,6 +19,15 @@ pub fn error(status: StatusCode, message: &str) -> Response<Vec<u8>> {
     json(status, &ErrorBody::new(message))
 }
 
+/// The public keys (`/.well-known/jwks.json`), cacheable as the origin says.
+pub fn jwks(set: String) -> Response<Vec<u8>> {
+    let mut response = Response::new(set.into_bytes());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(shared::keys::JWKS_CACHE_CONTROL));
+    response
+}
+
 /// No bearer token at all: RFC 6750 names only the scheme.
 pub fn not_authenticated() -> Response<Vec<u8>> {
     let mut response = error(StatusCode::UNAUTHORIZED, detail::NOT_AUTHENTICATED);

@@ -310,3 +310,31 @@ async fn a_uri_too_long_to_forward_is_414_and_never_sent_elsewhere() {
     assert_eq!((response.status(), body(&response)), (StatusCode::URI_TOO_LONG, json!({"detail": "URI Too Long"})));
     assert!(origin.requests.borrow().is_empty());
 }
+
+#[tokio::test]
+async fn with_eddsa_the_edge_signs_with_the_seed_and_publishes_the_public_key_itself() {
+    const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    let vars = [
+        ("JWT_ALG", "EdDSA"),
+        ("JWT_SECRET", SEED),
+        ("ORIGIN_URL", "http://origin.test"),
+        ("EDGE_SERVICE_TOKEN", "edge-service-token-0123456789abcdef"),
+    ];
+    let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+    let grant = json!({"user_id": 7, "username": "user", "role": "user", "ver": 3, "sid": "s-42", "generation": 0, "issued_at": NOW});
+    let edge =
+        Edge::new(EdgeConfig::from_lookup(lookup).unwrap(), RecordingOrigin::answering([origin_json(200, grant)]));
+
+    let jwks = edge.handle(request(Method::GET, "/.well-known/jwks.json", None, ""), None, NOW).await;
+    assert_eq!(jwks.status(), StatusCode::OK);
+    assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(body(&jwks)["keys"][0]["x"], "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+
+    let login = request(Method::POST, "/auth/login", None, r#"{"username":"user","password":"pw"}"#);
+    let pair = body(&edge.handle(login, None, NOW).await);
+    let verifier = shared::token::from_lookup(lookup).unwrap();
+    let access = pair["access_token"].as_str().unwrap();
+    assert!(verifier.verify(access, TokenKind::Access, NOW).is_ok());
+    assert!(tokens(SECRET).verify(access, TokenKind::Access, NOW).is_err(), "not an HS256 token");
+    assert_eq!(edge.into_origin().requests.borrow().len(), 1, "the keys were the edge's own answer");
+}

@@ -5,7 +5,8 @@
 //!
 //!     cargo run -p shared --example make_vectors --features jwt,hashing
 //!
-//! The PHC string comes out the same every time; the tokens differ in their random `jti` only.
+//! Everything comes out the same every time: a pair is a pure function of its subject, ticket and
+//! key (HS256 and Ed25519 are both deterministic), and the salt is fixed.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
 
 use serde_json::{Value, json};
@@ -13,7 +14,7 @@ use shared::domain::{Role, UserId};
 use shared::password::{self, HashPolicy, SALT_LEN};
 use shared::policy::Password;
 use shared::session::Ticket;
-use shared::token::{Keyring, Subject, TokenService, TokenSettings};
+use shared::token::{Algorithm, Keyring, Subject, TokenService, TokenSettings};
 
 const PYJWT_VECTORS: &str = include_str!("../tests/vectors/pyjwt.json");
 const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/issued_by_shared.json");
@@ -26,6 +27,8 @@ const PASSWORD: &str = "issued by shared: \u{fb01}ne \u{ff23}af\u{e9} horse";
 const WRONG_PASSWORD: &str = "issued by shared: fine Cafe horse";
 const SALT: [u8; SALT_LEN] = *b"issued-by-shared";
 const ITERATIONS: u32 = 1_000;
+/// RFC 8032's first Ed25519 test seed: a public test value, never a key to use.
+const EDDSA_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
 fn main() {
     let pyjwt: Value = serde_json::from_str(PYJWT_VECTORS).expect("pyjwt.json is JSON");
@@ -36,7 +39,12 @@ fn main() {
     let service = TokenService::new(keys, settings.clone()).expect("the default settings are valid");
 
     let subject = Subject { user_id: UserId(7), username: "shared-user".into(), role: Role::Admin, ver: 2 };
-    let pair = service.issue_pair(&subject, &Ticket { sid: SID.into(), generation: 0, issued_at: NOW });
+    let ticket = Ticket { sid: SID.into(), generation: 0, issued_at: NOW };
+    let pair = service.issue_pair(&subject, &ticket);
+    let eddsa_keys = Keyring::single(Algorithm::EdDsa, EDDSA_SEED).expect("the RFC 8032 seed is a valid seed");
+    let eddsa = TokenService::new(eddsa_keys, settings.clone()).expect("the default settings are valid");
+    let eddsa_pair = eddsa.issue_pair(&subject, &ticket);
+    let jwks: Value = serde_json::from_str(&eddsa.jwks()).expect("the JWKS is JSON");
 
     let policy = HashPolicy::new(ITERATIONS).expect("1000 iterations is allowed");
     let phc = password::hash_with_salt(&Password::candidate(PASSWORD).expect("a valid password"), &SALT, &policy);
@@ -61,6 +69,11 @@ fn main() {
         "sid": SID,
         "access_token": pair.access_token,
         "refresh_token": pair.refresh_token,
+        "eddsa": {
+            "about": "An EdDSA (Ed25519) configuration: the JWKS every host publishes, and an access token it signed.",
+            "jwks": jwks,
+            "access_token": eddsa_pair.access_token,
+        },
         "password": {
             "password": PASSWORD,
             "wrong_password": WRONG_PASSWORD,

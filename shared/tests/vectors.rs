@@ -73,7 +73,14 @@ struct IssuedBySharedVectors {
     sid: String,
     access_token: String,
     refresh_token: String,
+    eddsa: IssuedEddsa,
     password: IssuedPassword,
+}
+
+#[derive(Deserialize)]
+struct IssuedEddsa {
+    jwks: serde_json::Value,
+    access_token: String,
 }
 
 #[derive(Deserialize)]
@@ -255,4 +262,24 @@ fn the_phc_string_our_crate_made_for_hashlib_is_the_one_it_makes_today() {
     assert_eq!(password::hash_with_salt(&password(&v.password), &salt, &policy), v.phc);
     assert!(password::verify(&password(&v.password), &v.phc));
     assert!(!password::verify(&password(&v.wrong_password), &v.phc));
+}
+
+/// Another implementation (the `jsonwebtoken` crate) verifies our EdDSA token with nothing but
+/// the JWKS we publish, as PyJWT does in check_with_pyjwt.py.
+#[test]
+fn the_eddsa_token_verifies_elsewhere_from_the_published_jwks_alone() {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+    let v = issued_by_shared();
+    let set: JwkSet = serde_json::from_value(v.eddsa.jwks.clone()).expect("a JWK Set");
+    let kid = decode_header(&v.eddsa.access_token).expect("a header").kid.expect("a kid");
+    let jwk = set.find(&kid).expect("the header's kid is in the set");
+    let key = DecodingKey::from_jwk(jwk).expect("an Ed25519 public key");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.validate_exp = false; // issued at the file's `now`, long past
+    validation.set_audience(&[TokenSettings::DEFAULT_AUDIENCE]);
+    validation.set_issuer(&[TokenSettings::DEFAULT_ISSUER]);
+    let claims = decode::<serde_json::Value>(&v.eddsa.access_token, &key, &validation).expect("it verifies");
+    assert_eq!(claims.claims["sub"], v.subject.sub.as_str());
+    assert_eq!(claims.claims["typ"], "access");
 }

@@ -10,6 +10,8 @@ use crate::workspace::{cargo, root};
 use crate::{docker_files, e2e, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
+/// PyJWT's EdDSA needs it.
+const CRYPTOGRAPHY_VERSION: &str = "46.0.3";
 const PYJWT_SCRIPT: &str = "shared/tests/vectors/check_with_pyjwt.py";
 
 pub fn test(quick: bool) -> Result<()> {
@@ -103,6 +105,7 @@ fn pyjwt_vectors() -> Result<Outcome> {
     }
     let venv = Venv::ensure()?;
     venv.ensure_package("pyjwt", PYJWT_VERSION)?;
+    venv.ensure_package("cryptography", CRYPTOGRAPHY_VERSION)?;
     process::run(Command::new(venv.bin("python")).arg(&script).current_dir(root()))?;
     Ok(Outcome::Passed(None))
 }

@@ -18,6 +18,7 @@ use crate::state::AppState;
         super::auth::token,
         super::auth::login,
         super::auth::refresh,
+        super::keys::jwks,
         super::sessions::logout,
         super::sessions::logout_all,
         super::sessions::list,

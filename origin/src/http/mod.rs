@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod internal;
+mod keys;
 mod limits;
 pub mod metrics;
 mod sessions;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(sessions::router())
         .merge(admin::router())
+        .merge(keys::router())
         .merge(docs::router())
         .merge(internal::router())
         .fallback(|| async { ApiError::NotFound })

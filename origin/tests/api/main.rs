@@ -8,6 +8,7 @@ mod admin_ops;
 mod auth;
 mod helpers;
 mod internal;
+mod keys;
 mod metrics;
 mod outage;
 mod robustness;

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Checks issued_by_shared.json, made by our crate, with PyJWT and hashlib: the token pair must
-verify under PyJWT with the shared secret, issuer and audience and carry our claims, and the PHC
-string must verify with its password and not with the wrong one.
+verify under PyJWT with the shared secret, issuer and audience and carry our claims, the EdDSA
+token must verify with nothing but the published JWKS, and the PHC string must verify with its
+password and not with the wrong one.
 
-    pip install pyjwt
+    pip install pyjwt cryptography
     python3 shared/tests/vectors/check_with_pyjwt.py
 
 Prints `pyjwt-vectors: N passed, M failed` and exits 1 if anything failed.
@@ -38,10 +39,31 @@ def check_token(doc, token, typ, ttl):
     ensure(header.get("alg") == "HS256", f"alg is {header.get('alg')}")
     kid = hashlib.sha256(doc["secret"].encode()).digest()[:6].hex()
     ensure(header.get("kid") == kid == doc["kid"], f"kid is {header.get('kid')}, expected {kid}")
+    check_claims(doc, token, doc["secret"], "HS256", typ, ttl)
+
+
+def check_eddsa_with_the_jwks(doc):
+    """What another service does: pick the key the header names from the JWKS, and verify."""
+    eddsa = doc["eddsa"]
+    token = eddsa["access_token"]
+    header = jwt.get_unverified_header(token)
+    ensure(header.get("alg") == "EdDSA", f"alg is {header.get('alg')}")
+    keys = jwt.PyJWKSet.from_dict(eddsa["jwks"])
+    key = keys[header["kid"]]
+    check_claims(doc, token, key.key, "EdDSA", "access", doc["access_ttl_secs"])
+    for other in ("HS256", "RS256"):
+        try:
+            jwt.decode(token, key.key, algorithms=[other], options={"verify_aud": False})
+        except jwt.InvalidTokenError:
+            continue
+        raise CheckFailed(f"verified as {other}")
+
+
+def check_claims(doc, token, key, algorithm, typ, ttl):
     claims = jwt.decode(
         token,
-        doc["secret"],
-        algorithms=["HS256"],
+        key,
+        algorithms=[algorithm],
         audience=doc["audience"],
         issuer=doc["issuer"],
         # PyJWT reads the wall clock; the time claims are checked below at the file's `now`.
@@ -103,6 +125,7 @@ def main():
     checks = {
         "access token verifies with PyJWT and carries our claims": lambda: check_token(doc, doc["access_token"], "access", doc["access_ttl_secs"]),
         "refresh token verifies with PyJWT and carries our claims": lambda: check_token(doc, doc["refresh_token"], "refresh", doc["refresh_ttl_secs"]),
+        "EdDSA token verifies with PyJWT from the published JWKS alone": lambda: check_eddsa_with_the_jwks(doc),
         "PHC string carries its iterations and salt": phc_params,
         "PHC string verifies with its password in hashlib": lambda: ensure(pbkdf2_matches(pw["password"], pw["phc"]), "no match"),
         "PHC string refuses the wrong password in hashlib": lambda: ensure(not pbkdf2_matches(pw["wrong_password"], pw["phc"]), "it matched"),
