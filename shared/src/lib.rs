@@ -16,6 +16,8 @@ extern crate std;
 pub mod api;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 #[cfg(feature = "jwt")]
 pub mod keys;
 pub mod password;

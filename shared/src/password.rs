@@ -89,6 +89,11 @@ pub fn dummy_verify(password: &Password, policy: &HashPolicy) {
     let _: bool = out.ct_eq(&[0u8; HASH_LEN]).into();
 }
 
+/// The iteration count a stored PHC string asks for, if it is well-formed.
+pub fn stored_iterations(phc: &str) -> Option<u32> {
+    Phc::parse(phc).map(|stored| stored.iterations)
+}
+
 /// Whether a stored hash is weaker than `policy` and should be replaced at the next login.
 pub fn needs_rehash(phc: &str, policy: &HashPolicy) -> bool {
     Phc::parse(phc).is_none_or(|stored| stored.iterations < policy.iterations || stored.hash.len() < HASH_LEN)

@@ -88,7 +88,7 @@ fn ensure_npm_packages() -> Result<PathBuf> {
     Ok(root().join("node_modules").join(".bin"))
 }
 
-fn tools_cache() -> Result<PathBuf> {
+pub fn tools_cache() -> Result<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
@@ -107,7 +107,7 @@ pub fn locked_version(package: &str) -> Result<String> {
         .ok_or_else(|| Error::failed(format!("{package} is not in Cargo.lock")))
 }
 
-fn cargo_install(
+pub fn cargo_install(
     install_root: &Path,
     krate: &str,
     version: &str,

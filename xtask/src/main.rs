@@ -12,6 +12,7 @@ mod edge;
 mod edge_tools;
 mod env_file;
 mod error;
+mod fuzz;
 mod interrupt;
 mod net;
 mod newman;
@@ -42,9 +43,12 @@ commands:
   run            build and run the origin in dev mode: writes config/.env on first use, and
                  starts a private PostgreSQL unless DATABASE_URL is set
   test [--quick] fmt, clippy, no_std and wasm builds, all tests (against DATABASE_URL or a
-                 private PostgreSQL), the PyJWT vectors, schemathesis, and the edge end to end
-                 (conformance on origin, workerd and wasmtime); --quick skips clippy, the target
-                 builds, schemathesis and the edge
+                 private PostgreSQL), the PyJWT vectors, a minute of fuzzing per target,
+                 schemathesis, and the edge end to end (conformance on origin, workerd and
+                 wasmtime); --quick skips clippy, the target builds, fuzzing, schemathesis and
+                 the edge
+  fuzz [TARGET] [SECONDS]
+                 fuzz one target of fuzz/ (token, signed, phc; default all) for SECONDS (60)
   edge-build     the Cloudflare bundle (wrangler.toml's build command), with cached tools";
 
 fn main() -> ExitCode {
@@ -73,6 +77,16 @@ fn dispatch(args: &[&str]) -> Result<()> {
             let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
             let database = postgres::Database::provide(url, "jwt_auth")?;
             e2e::run(database.url()).map(|_| eprintln!("xtask: e2e passed"))
+        }
+        ["fuzz", rest @ ..] => {
+            let (targets, seconds): (Vec<&str>, Vec<&str>) = rest.iter().partition(|arg| arg.parse::<u64>().is_err());
+            let seconds = match seconds.as_slice() {
+                [] => fuzz::TEST_SECONDS,
+                [n] => n.parse().map_err(|_| Error::failed(format!("{n} is not a number of seconds")))?,
+                _ => return Err(Error::failed("at most one number of seconds")),
+            };
+            let targets = if targets.is_empty() { fuzz::TARGETS.to_vec() } else { targets };
+            fuzz::run(&targets, seconds).map(|_| eprintln!("xtask: fuzzing found no crash"))
         }
         // Not in the usage: the Docker files' check alone.
         ["docker-files"] => docker_files::check().map(|_| eprintln!("xtask: docker files checked")),

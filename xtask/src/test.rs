@@ -7,7 +7,7 @@ use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
 use crate::workspace::{cargo, root};
-use crate::{docker_files, e2e, process, schemathesis, tools};
+use crate::{docker_files, e2e, fuzz, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
 /// PyJWT's EdDSA needs it.
@@ -77,9 +77,11 @@ fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
     summary.run("docker files (no engine)", docker_files::check)?;
 
     if quick {
+        summary.skip("fuzzing", "--quick");
         summary.skip("schemathesis", "--quick");
         summary.skip("edge end to end", "--quick");
     } else {
+        summary.run("fuzzing", || fuzz::run(&fuzz::TARGETS, fuzz::TEST_SECONDS))?;
         summary.run("schemathesis", || schemathesis::run(database.url()))?;
         summary.run("edge end to end", || e2e::run(database.url()))?;
     }

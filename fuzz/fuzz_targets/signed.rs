@@ -1,0 +1,4 @@
+//! See `shared::fuzz::signed`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| shared::fuzz::signed(data));
