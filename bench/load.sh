@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load test of the origin beside the FastAPI baseline, in the same run, on this machine
-# (loopback only): GET /users with a valid token, and POST /auth/login (one PBKDF2 hash each).
+# (loopback only): GET /users with a valid token, POST /auth/refresh following a session's
+# rotation, and POST /auth/login (one PBKDF2 hash each).
 #
-#   bench/load.sh                  # about 3 minutes: build, one hash timed, 8 wrk runs, a table
+#   bench/load.sh                  # about 4 minutes: build, one hash timed, 12 wrk runs, a table
 #
 # It starts both services itself on fresh databases of the local PostgreSQL, signs a user up on
 # each, logs in for a token, runs wrk (a warm-up, then a measured run, per service and
@@ -11,6 +12,7 @@
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]  WARMUP [3s]  THREADS [2]       wrk: each measured run, its warm-up, threads
+#   REFRESH_SESSIONS [4]                            refresh: one session per connection and thread
 #   GET_CONNECTIONS [16]  LOGIN_CONNECTIONS [4]     concurrent connections per endpoint (at 64 the
 #                   baseline stalls: SQLAlchemy's pool of 10+20 per worker runs dry and requests
 #                   wait its 30 s timeout; at 16 it stays healthy, and the origin is as fast
@@ -34,6 +36,7 @@ WARMUP="${WARMUP:-3s}"
 THREADS="${THREADS:-2}"
 GET_CONNECTIONS="${GET_CONNECTIONS:-16}"
 LOGIN_CONNECTIONS="${LOGIN_CONNECTIONS:-4}"
+REFRESH_SESSIONS="${REFRESH_SESSIONS:-4}"
 ITERATIONS="${PBKDF2_ITERATIONS:-600000}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
 BASELINE="${BASELINE:-/work/shared/baseline/run_fastapi_seed.sh}"
@@ -131,7 +134,7 @@ say "starting the origin on 127.0.0.1:$ORIGIN_PORT"
 (
   cd "$WORK/origin-cwd"
   DATABASE_URL="$PG/$ORIGIN_DB" JWT_SECRET="$SECRET" ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" METRICS_ADDR= \
-    PBKDF2_ITERATIONS="$ITERATIONS" RUST_LOG="${ORIGIN_RUST_LOG:-warn}" \
+    PBKDF2_ITERATIONS="$ITERATIONS" RUST_LOG="${ORIGIN_RUST_LOG:-warn}" REFRESH_MAX_PER_IP=1000000000 \
     exec setsid "$ORIGIN_BIN" serve
 ) >"$WORK/origin.log" 2>&1 &
 ORIGIN_PGID=$!
@@ -174,6 +177,20 @@ token_of() { # $1 port: signs the user up, logs in, prints the access token
 }
 ORIGIN_TOKEN="$(token_of "$ORIGIN_PORT")"
 BASELINE_TOKEN="$(token_of "$BASELINE_PORT")"
+refresh_tokens_of() { # $1 port: a session per refresh thread, their refresh tokens comma-separated
+  local tokens=() _
+  for _ in $(seq 1 "$REFRESH_SESSIONS"); do
+    tokens+=("$(curl -fsS -H 'Content-Type: application/json' -d "$LOGIN" "http://127.0.0.1:$1/auth/login" \
+      | jq -er .refresh_token)")
+  done
+  (IFS=,; echo "${tokens[*]}")
+}
+# The warm-up spends its sessions' tokens: the measured run follows sessions of its own (a token
+# spent long ago would be reuse, and end its session).
+ORIGIN_REFRESH_WARMUP="$(refresh_tokens_of "$ORIGIN_PORT")"
+ORIGIN_REFRESH_TOKENS="$(refresh_tokens_of "$ORIGIN_PORT")"
+BASELINE_REFRESH_WARMUP="$(refresh_tokens_of "$BASELINE_PORT")"
+BASELINE_REFRESH_TOKENS="$(refresh_tokens_of "$BASELINE_PORT")"
 for pair in "$ORIGIN_PORT:$ORIGIN_TOKEN" "$BASELINE_PORT:$BASELINE_TOKEN"; do
   curl -fsS -o /dev/null -H "Authorization: Bearer ${pair#*:}" "http://127.0.0.1:${pair%%:*}/users" \
     || die "GET /users with a fresh token failed on :${pair%%:*}"
@@ -187,15 +204,15 @@ done
   >"$WORK/compilers.txt" 2>/dev/null &
 SAMPLER=$!
 declare -A RPS P99 CPU_SVC CPU_PG CPU_WRK CPU_OTHER VALID
-run() { # $1 key, $2 port, $3 script, $4 connections, $5 token
+run() { # $1 key, $2 port, $3 script, $4 connections, $5 token, [$6 threads]
   local key="$1" url="http://127.0.0.1:$2" out="$WORK/$1.txt"
-  local -a args=(-t "$THREADS" -c "$4" --timeout 10s --latency -s "$BENCH/$3" "$url")
-  BENCH_TOKEN="$5" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
+  local -a args=(-t "${6:-$THREADS}" -c "$4" --timeout 10s --latency -s "$BENCH/$3" "$url")
+  BENCH_REFRESH_TOKENS="${REFRESH_WARMUP:-}" BENCH_TOKEN="$5" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
     wrk -d "$WARMUP" "${args[@]}" >"$WORK/$key-warmup.txt" 2>&1 || die "wrk failed: $(cat "$WORK/$key-warmup.txt")"
   local p0 m0 p1 m1
   p0="$(proc_ticks)"; m0="$(machine_ticks)"
   local TIMEFORMAT='%U %S' # wrk's own CPU time, from bash's `time`
-  { time BENCH_TOKEN="$5" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
+  { time BENCH_REFRESH_TOKENS="${REFRESH_TOKENS:-}" BENCH_TOKEN="$5" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
     wrk -d "$DURATION" "${args[@]}" >"$out" 2>&1; } 2>"$WORK/$key-wrk-cpu.txt" || die "wrk failed: $(cat "$out")"
   p1="$(proc_ticks)"; m1="$(machine_ticks)"
   local line
@@ -234,6 +251,9 @@ run() { # $1 key, $2 port, $3 script, $4 connections, $5 token
 say "GET /users: $GET_CONNECTIONS connections, $THREADS threads, $WARMUP warm-up + $DURATION"
 run origin_get "$ORIGIN_PORT" get_users.lua "$GET_CONNECTIONS" "$ORIGIN_TOKEN"
 run baseline_get "$BASELINE_PORT" get_users.lua "$GET_CONNECTIONS" "$BASELINE_TOKEN"
+say "POST /auth/refresh: $REFRESH_SESSIONS sessions, a connection and a thread each, $WARMUP warm-up + $DURATION"
+REFRESH_WARMUP="$ORIGIN_REFRESH_WARMUP" REFRESH_TOKENS="$ORIGIN_REFRESH_TOKENS" run origin_refresh "$ORIGIN_PORT" refresh.lua "$REFRESH_SESSIONS" "" "$REFRESH_SESSIONS"
+REFRESH_WARMUP="$BASELINE_REFRESH_WARMUP" REFRESH_TOKENS="$BASELINE_REFRESH_TOKENS" run baseline_refresh "$BASELINE_PORT" refresh.lua "$REFRESH_SESSIONS" "" "$REFRESH_SESSIONS"
 # One hash's time, now, while both services sit idle: the bound of the login runs that follow.
 if [ -z "${HASH_MS:-}" ]; then
   say "timing one PBKDF2 hash ($ITERATIONS iterations) with the criterion bench"
@@ -275,8 +295,12 @@ echo "wrk -t$THREADS, $DURATION per run after a $WARMUP warm-up; GET /users -c$G
 echo
 printf '%-17s %-9s %11s %10s %7s  %-29s %s\n' endpoint service 'req/s' 'p99 ms' 'valid' \
   'cpu cores: svc/pg/wrk/other' 'ratio origin:baseline'
-for endpoint in get login; do
-  label="GET /users"; [ "$endpoint" = login ] && label="POST /auth/login"
+for endpoint in get refresh login; do
+  case "$endpoint" in
+    get) label="GET /users" ;;
+    refresh) label="POST /auth/refresh" ;;
+    *) label="POST /auth/login" ;;
+  esac
   for service in origin baseline; do
     key="${service}_$endpoint"
     extra=""

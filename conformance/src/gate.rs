@@ -85,7 +85,9 @@ pub fn never_reaches_origin(
         URL_SAFE_NO_PAD.encode(claims.to_string())
     };
     // Headers that point elsewhere: a key id full of path or SQL characters, a key URL (`jku`,
-    // `x5u`) of the attacker's; the signature is the genuine one, over another header.
+    // `x5u`) of the attacker's. This suite holds no key, so the genuine signature no longer covers
+    // them: what they show is that such a header dies at the edge like any forgery (the unit tests
+    // of shared/src/token.rs sign them with the genuine key, where only the `kid` can refuse).
     let with_header = |extra: Value| {
         let mut header: Value =
             URL_SAFE_NO_PAD.decode(parts[0]).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();

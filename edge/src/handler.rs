@@ -129,9 +129,7 @@ impl<O: OriginClient> Edge<O> {
             ("POST", "/auth/logout" | "/auth/logout-all") => self.gated(method, false, cx, body).await,
             ("GET" | "HEAD", "/users/sessions") => self.gated(method, false, cx, body).await,
             ("GET" | "HEAD", "/users/admin") => self.gated(method, true, cx, body).await,
-            ("GET" | "HEAD" | "PATCH" | "DELETE", admin) if admin.starts_with("/users/admin/") => {
-                self.gated(method, true, cx, body).await
-            }
+            (method_name, admin) if is_admin_route(method_name, admin) => self.gated(method, true, cx, body).await,
             // The edge's own credential rides on every forwarded call: the internal API must not
             // be reachable through it. Answered as the origin answers strangers.
             (_, internal) if internal.starts_with("/internal/") || internal == "/internal" => {
@@ -299,6 +297,21 @@ fn unanswered(reason: &Unanswered) -> Response<Vec<u8>> {
         Unanswered::UriTooLong => respond::error(StatusCode::URI_TOO_LONG, shared::error::detail::URI_TOO_LONG),
         Unanswered::Origin(OriginError::Timeout) => respond::origin_timeout(),
         Unanswered::Origin(OriginError::Unreachable(_)) => respond::origin_unreachable(),
+    }
+}
+
+/// The origin's admin routes below `/users/admin/`, with the methods each takes: `{id}` (GET,
+/// HEAD, PATCH, DELETE), `{id}/sessions` (DELETE), `audit` (GET, HEAD). Anything else goes on
+/// ungated, for the origin's own 404 or 405.
+fn is_admin_route(method: &str, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/users/admin/") else {
+        return false;
+    };
+    match rest.split_once('/') {
+        None if rest == "audit" => matches!(method, "GET" | "HEAD"),
+        None => !rest.is_empty() && matches!(method, "GET" | "HEAD" | "PATCH" | "DELETE"),
+        Some((id, "sessions")) => !id.is_empty() && method == "DELETE",
+        Some(_) => false,
     }
 }
 

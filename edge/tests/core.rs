@@ -338,3 +338,31 @@ async fn with_eddsa_the_edge_signs_with_the_seed_and_publishes_the_public_key_it
     assert!(tokens(SECRET).verify(access, TokenKind::Access, NOW).is_err(), "not an HS256 token");
     assert_eq!(edge.into_origin().requests.borrow().len(), 1, "the keys were the edge's own answer");
 }
+
+#[tokio::test]
+async fn the_admin_gate_covers_the_origins_admin_routes_and_no_others() {
+    let user = token(Role::User, TokenKind::Access);
+    for (method, path) in [
+        (Method::GET, "/users/admin/7"),
+        (Method::PATCH, "/users/admin/7"),
+        (Method::DELETE, "/users/admin/7"),
+        (Method::DELETE, "/users/admin/7/sessions"),
+        (Method::GET, "/users/admin/audit"),
+    ] {
+        let (response, origin) =
+            handle(RecordingOrigin::answering([]), request(method.clone(), path, Some(&user), "")).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        assert!(origin.requests.borrow().is_empty(), "{method} {path} reached the origin");
+    }
+    // Routes the origin does not have (its 404 or 405 answers them, token or not).
+    for (method, path) in [
+        (Method::GET, "/users/admin/7/sessions"),
+        (Method::DELETE, "/users/admin/audit"),
+        (Method::GET, "/users/admin/7/x"),
+    ] {
+        let not_found = origin_json(404, json!({"detail": "Not Found"}));
+        let (_, origin) =
+            handle(RecordingOrigin::answering([not_found]), request(method.clone(), path, None, "")).await;
+        assert_eq!(origin.requests.borrow().len(), 1, "{method} {path} is the origin's to answer");
+    }
+}

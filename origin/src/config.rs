@@ -34,6 +34,9 @@ pub struct Config {
     /// `REFRESH_REUSE_GRACE_SECS`: how long the refresh token just rotated out still gets the
     /// live pair again instead of ending the session (default 5; at most 60).
     pub refresh_grace_secs: u64,
+    /// `SESSION_RETENTION_DAYS` (30) and `AUDIT_RETENTION_DAYS` (365): how long ended or expired
+    /// sessions and audit events are kept before they are purged.
+    pub retention: Retention,
     /// Brute-force protection and rate limits (see [`Policies::from_lookup`] for the names).
     pub throttles: Policies,
     /// `DB_POOL_SIZE` (default 16).
@@ -81,6 +84,17 @@ impl Config {
             ));
         }
         let throttles = Policies::from_lookup(get).map_err(ConfigError)?;
+        let days = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            let value: u64 = parse_or(&get, name, default)?;
+            if !(1..=36_500).contains(&value) {
+                return Err(ConfigError(format!("{name} must be between 1 and 36500 days")));
+            }
+            Ok(value * 24 * 3600)
+        };
+        let retention = Retention {
+            sessions_secs: days("SESSION_RETENTION_DAYS", 30)?,
+            audit_secs: days("AUDIT_RETENTION_DAYS", 365)?,
+        };
         let pool_size = parse_or(&get, "DB_POOL_SIZE", 16usize)?;
         if pool_size == 0 {
             return Err(ConfigError("DB_POOL_SIZE must be at least 1".into()));
@@ -110,6 +124,7 @@ impl Config {
             hash_policy,
             password_policy,
             refresh_grace_secs,
+            retention,
             throttles,
             pool_size,
             db_timeout,
@@ -117,6 +132,13 @@ impl Config {
             service_tokens,
         })
     }
+}
+
+/// How long records that no longer matter are kept, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub sessions_secs: u64,
+    pub audit_secs: u64,
 }
 
 fn parse_or<T: std::str::FromStr>(

@@ -52,6 +52,7 @@ impl Application {
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             refresh_grace_secs: config.refresh_grace_secs,
             throttles: config.throttles,
+            retention: config.retention,
             service_tokens: config.service_tokens.clone().into(),
             metrics: Arc::new(Metrics::new()),
         };
@@ -74,7 +75,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let purging = tokio::spawn(purge_throttles(self.state.clone()));
+        let purging = tokio::spawn(purge(self.state.clone()));
         let served = self.serve_http(shutdown).await;
         purging.abort();
         served
@@ -97,16 +98,26 @@ impl Application {
     }
 }
 
-/// Forgets throttle counters that no longer matter, every ten minutes: a flood of made-up
-/// usernames must not grow the table for ever.
-async fn purge_throttles(state: AppState) {
+/// Every ten minutes, forgets what no longer matters: throttle counters past their use (a flood
+/// of made-up usernames must not grow the table for ever), sessions ended or expired longer ago
+/// than `SESSION_RETENTION_DAYS`, audit events older than `AUDIT_RETENTION_DAYS`.
+async fn purge(state: AppState) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
-        match db::throttles::purge(&state.pool, state.clock.now()).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::debug!(purged, "throttle counters purged"),
-            Err(err) => tracing::warn!(%err, "purging throttle counters"),
+        let now = state.clock.now();
+        let retention = state.retention;
+        let purged = [
+            ("throttle counters", db::throttles::purge(&state.pool, now).await),
+            ("sessions", db::sessions::purge(&state.pool, now.saturating_sub(retention.sessions_secs)).await),
+            ("audit events", db::audit::purge(&state.pool, now.saturating_sub(retention.audit_secs)).await),
+        ];
+        for (what, outcome) in purged {
+            match outcome {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "{what} purged"),
+                Err(err) => tracing::warn!(%err, "purging {what}"),
+            }
         }
     }
 }

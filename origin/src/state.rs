@@ -10,6 +10,7 @@ use shared::token::TokenService;
 use shared::policy::Password;
 
 use crate::clock::Clock;
+use crate::config::Retention;
 use crate::db::audit;
 use crate::hasher::{PasswordHasher, off_executor};
 use crate::metrics::Metrics;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub password_policy: PasswordPolicy,
     pub clock: Arc<dyn Clock>,
     pub throttles: Policies,
+    pub retention: Retention,
     /// `REFRESH_REUSE_GRACE_SECS`.
     pub refresh_grace_secs: u64,
     /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.

@@ -36,6 +36,24 @@ impl Counter {
         (self.blocked_until > now).then(|| self.blocked_until - now)
     }
 
+    /// A login attempt at `now`, counted as a failure before the password is checked, so that
+    /// concurrent guesses cannot all pass the check before any is counted: the counter after it,
+    /// or the wait when the key is held back (then nothing is counted).
+    pub fn attempt(self, now: u64, policy: &Policy) -> (Self, Option<u64>) {
+        match self.retry_after(now) {
+            Some(wait) => (self, Some(wait)),
+            None => (self.fail(now, policy), None),
+        }
+    }
+
+    /// Takes back an attempt that turned out to be a success, unless it already caused a lock.
+    pub fn forgive(mut self, now: u64) -> Self {
+        if self.retry_after(now).is_none() {
+            self.count = self.count.saturating_sub(1);
+        }
+        self
+    }
+
     /// The counter after a failed login at `now`.
     pub fn fail(mut self, now: u64, policy: &Policy) -> Self {
         if now.saturating_sub(self.window_start) >= policy.window_secs {
@@ -50,7 +68,7 @@ impl Counter {
         if self.count >= policy.max {
             let doubling = 1u64.checked_shl(self.strikes.min(32)).unwrap_or(u64::MAX);
             let lock = policy.lock_secs.saturating_mul(doubling).min(policy.max_lock_secs);
-            self.blocked_until = now + lock;
+            self.blocked_until = now.saturating_add(lock);
             self.strikes = self.strikes.saturating_add(1);
             // Counting starts afresh after the lock.
             self.window_start = self.blocked_until;
@@ -66,7 +84,7 @@ impl Counter {
             self.count = 0;
         }
         if self.count >= policy.max {
-            self.blocked_until = self.window_start + policy.window_secs;
+            self.blocked_until = self.window_start.saturating_add(policy.window_secs);
             return (self, self.retry_after(now));
         }
         self.count += 1;
@@ -75,7 +93,10 @@ impl Counter {
 
     /// When the row may be forgotten: nothing about it matters after this.
     pub fn expires_at(&self, policy: &Policy) -> u64 {
-        self.blocked_until.max(self.window_start) + policy.window_secs + policy.max_lock_secs
+        self.blocked_until
+            .max(self.window_start)
+            .saturating_add(policy.window_secs)
+            .saturating_add(policy.max_lock_secs)
     }
 }
 
@@ -96,12 +117,14 @@ pub struct Policies {
 impl Policies {
     /// Reads the policies by their variable names; `get` gives a variable's trimmed value.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        // Counts and seconds up to a billion: a larger value is a typo (the arithmetic saturates).
+        const MAX: u64 = 1_000_000_000;
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match get(name) {
                 None => Ok(default),
                 Some(raw) => match raw.parse::<u64>() {
-                    Ok(value) if value > 0 => Ok(value),
-                    _ => Err(format!("{name}={raw} must be a whole number above 0")),
+                    Ok(value) if (1..=MAX).contains(&value) => Ok(value),
+                    _ => Err(format!("{name}={raw} must be a whole number from 1 to {MAX}")),
                 },
             }
         };

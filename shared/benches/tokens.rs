@@ -5,6 +5,9 @@
 //!     cargo bench -p shared --features jwt,hashing --bench tokens
 //!     bench/criterion-ratios.sh            # the ratios of the run, from target/criterion
 //!
+//! The `verify_by_algorithm` group verifies the same claims signed with HS256 and with EdDSA
+//! (Ed25519), both through `shared::token`: what choosing `JWT_ALG=EdDSA` costs per request.
+//!
 //! The `hs256_verify_parts` group splits one verification into its steps (base64, HMAC, JSON),
 //! each beside the implementation `jsonwebtoken` uses, to show where jwt-simple spends its time.
 
@@ -85,7 +88,7 @@ fn fixture() -> Fixture {
     let settings = TokenSettings::default();
     let service = TokenService::new(keyring, settings.clone()).expect("the default settings are valid");
     let subject = Subject { user_id: UserId(4242), username: "velvet_otter".into(), role: Role::User, ver: 3 };
-    let sid = TokenService::new_session_id();
+    let sid = TokenService::random_id();
     // jsonwebtoken reads the system clock, so the tokens are issued now.
     let now = now();
     let ticket = Ticket { sid: sid.clone(), generation: 0, issued_at: now };
@@ -268,6 +271,23 @@ fn verify_parts(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same access token under HS256 and under EdDSA, each verified by its own service.
+fn verify_by_algorithm(c: &mut Criterion) {
+    let f = fixture();
+    let eddsa_keys = Keyring::single(shared::keys::Algorithm::EdDsa, &SECRET[..64]).expect("64 hex digits are a seed");
+    let eddsa = TokenService::new(eddsa_keys, f.settings.clone()).expect("the default settings are valid");
+    let eddsa_token = eddsa.issue(&f.subject, TokenKind::Access, &f.ticket);
+    eddsa.verify(&eddsa_token, TokenKind::Access, f.now).expect("shared verifies its own EdDSA token");
+    let mut group = c.benchmark_group("verify_by_algorithm");
+    group.bench_function("shared_verify_hs256", |b| {
+        b.iter(|| f.service.verify(black_box(&f.token), TokenKind::Access, f.now))
+    });
+    group.bench_function("shared_verify_eddsa", |b| {
+        b.iter(|| eddsa.verify(black_box(&eddsa_token), TokenKind::Access, f.now))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
@@ -275,6 +295,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = issue, verify, verify_parts
+    targets = issue, verify, verify_by_algorithm, verify_parts
 }
 criterion_main!(benches);

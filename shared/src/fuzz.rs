@@ -51,9 +51,10 @@ pub fn token(data: &[u8]) {
     }
 }
 
-/// Any header and claims, genuinely signed (HS256 with the first key, which every HS256 keyring
-/// knows as `k1` or as its only key): what runs after the signature passes. The first byte
-/// says where the header ends.
+/// Any header and claims, genuinely signed with HS256 under the first secret: what runs after the
+/// signature passes, for the several-key ring (which knows that secret as `k1`) and the one-key
+/// ring (which names it by its derived kid); the seeds carry both kids. EdDSA is reached here only
+/// up to its signature check. The first byte says where the header ends.
 pub fn signed(data: &[u8]) {
     let Some((&split, rest)) = data.split_first() else {
         return;

@@ -41,7 +41,8 @@ const fn kind_letter(kind: TokenKind) -> char {
 pub fn generation_of(jti: &str, sid: &str, kind: TokenKind) -> Option<u32> {
     let rest = jti.strip_prefix(sid)?.strip_prefix('.')?;
     let (number, letter) = rest.split_once('.')?;
-    let canonical = !number.is_empty() && (number == "0" || !number.starts_with('0'));
+    let canonical =
+        !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) && (number == "0" || !number.starts_with('0'));
     if !canonical || letter.len() != 1 || !letter.starts_with(kind_letter(kind)) {
         return None;
     }
@@ -86,7 +87,15 @@ mod tests {
         assert_eq!(generation_of(&jti, SID, TokenKind::Refresh), Some(12));
         assert_eq!(generation_of(&jti, SID, TokenKind::Access), None, "another kind");
         assert_eq!(generation_of(&jti, "another-session", TokenKind::Refresh), None, "another family");
-        for odd in ["", SID, &format!("{SID}.01.r"), &format!("{SID}..r"), &format!("{SID}.1.rr"), "4f2a9c"] {
+        for odd in [
+            "",
+            SID,
+            &format!("{SID}.01.r"),
+            &format!("{SID}..r"),
+            &format!("{SID}.1.rr"),
+            &format!("{SID}.+5.r"),
+            "4f2a9c",
+        ] {
             assert_eq!(generation_of(odd, SID, TokenKind::Refresh), None, "{odd}");
         }
     }

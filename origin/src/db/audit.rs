@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use chrono::NaiveDateTime;
 use deadpool_postgres::Pool;
+use shared::api::AuditEventOut;
 use shared::domain::UserId;
 
 use super::StoreError;
@@ -61,18 +61,12 @@ impl Event {
     }
 }
 
-/// A recorded event.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub id: i64,
-    pub at: NaiveDateTime,
-    pub event: String,
-    pub user_id: Option<i64>,
-    pub actor_id: Option<i64>,
-    pub username: Option<String>,
-    pub session_id: Option<String>,
-    pub client_ip: Option<String>,
-    pub detail: String,
+/// Deletes the events recorded before `before` (seconds since the epoch).
+pub async fn purge(pool: &Pool, before: u64) -> Result<u64, StoreError> {
+    let client = pool.get().await?;
+    let before = super::secs(before);
+    let sql = "DELETE FROM audit_events WHERE at < to_timestamp($1::bigint) AT TIME ZONE 'utc'";
+    Ok(client.execute(sql, &[&before]).await?)
 }
 
 pub async fn record(pool: &Pool, event: &Event) -> Result<(), StoreError> {
@@ -101,14 +95,14 @@ pub async fn record(pool: &Pool, event: &Event) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The newest events first: up to `limit` with an id below `before` (all when `None`), only those
-/// concerning `user` when given.
+/// The newest events first, as the API shows them: up to `limit` with an id below `before` (all
+/// when `None`), only those concerning `user` when given.
 pub async fn page(
     pool: &Pool,
     limit: i64,
     before: Option<i64>,
     user: Option<UserId>,
-) -> Result<Vec<Recorded>, StoreError> {
+) -> Result<Vec<AuditEventOut>, StoreError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
@@ -121,9 +115,9 @@ pub async fn page(
     let rows = client.query(&stmt, &[&limit, &before, &user.map(|u| u.0)]).await?;
     rows.iter()
         .map(|row| {
-            Ok(Recorded {
+            Ok(AuditEventOut {
                 id: row.try_get("id")?,
-                at: row.try_get("at")?,
+                at: super::api_date(&row.try_get("at")?),
                 event: row.try_get("event")?,
                 user_id: row.try_get("user_id")?,
                 actor_id: row.try_get("actor_id")?,

@@ -13,6 +13,11 @@ use tokio_postgres::error::SqlState;
 
 refinery::embed_migrations!("../migrations");
 
+/// Seconds since the epoch as PostgreSQL's BIGINT.
+pub(crate) fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 /// A stored UTC date as the API shows it, the seed's form: six fractional digits, no offset.
 pub fn api_date(date: &chrono::NaiveDateTime) -> String {
     date.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()

@@ -9,7 +9,7 @@ use deadpool_postgres::Pool;
 use shared::domain::UserId;
 use shared::session::{Ticket, Verdict, judge};
 
-use super::StoreError;
+use super::{StoreError, secs};
 
 /// Why a session ended (the `end_reason` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,14 +64,10 @@ pub struct Session {
     pub client_ip: Option<String>,
 }
 
-fn secs(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 /// Starts a session at generation 0 and answers its first ticket.
 pub async fn start(pool: &Pool, session: NewSession<'_>) -> Result<Ticket, StoreError> {
     let client = pool.get().await?;
-    let sid = shared::token::TokenService::new_session_id();
+    let sid = shared::token::TokenService::random_id();
     let now = secs(session.now);
     let stmt = client
         .prepare_cached(
@@ -165,6 +161,15 @@ async fn end_where(
     let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.to_vec();
     all.push(&reason);
     Ok(client.execute(sql.as_str(), &all).await?)
+}
+
+/// Deletes the sessions that ended or expired before `before` (seconds since the epoch).
+pub async fn purge(pool: &Pool, before: u64) -> Result<u64, StoreError> {
+    let client = pool.get().await?;
+    let before = secs(before);
+    let sql = "DELETE FROM sessions
+               WHERE expires_at < $1 OR ended_at < to_timestamp($1::bigint) AT TIME ZONE 'utc'";
+    Ok(client.execute(sql, &[&before]).await?)
 }
 
 /// The user's sessions that still live at `now`, the most recently used first.

@@ -3,25 +3,11 @@
 
 use deadpool_postgres::Pool;
 
-use super::StoreError;
+use super::{StoreError, secs};
 use crate::throttle::{Counter, Policy};
-
-fn secs(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
 
 fn unsigned<T: TryFrom<i64> + Default>(value: i64) -> T {
     T::try_from(value).unwrap_or_default()
-}
-
-/// The longest wait among `keys` at `now`, if any is held back.
-pub async fn retry_after(pool: &Pool, keys: &[&str], now: u64) -> Result<Option<u64>, StoreError> {
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached("SELECT max(blocked_until) FROM throttles WHERE key = ANY($1)").await?;
-    let keys: Vec<&str> = keys.to_vec();
-    let blocked: Option<i64> = client.query_one(&stmt, &[&keys]).await?.try_get(0)?;
-    let counter = Counter { blocked_until: blocked.map_or(0, unsigned), ..Counter::default() };
-    Ok(counter.retry_after(now))
 }
 
 /// Applies `change` to `key`'s counter under the row's lock and stores the result; answers what
@@ -34,10 +20,12 @@ pub async fn update<R>(
 ) -> Result<R, StoreError> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
-    transaction.execute("INSERT INTO throttles (key) VALUES ($1) ON CONFLICT (key) DO NOTHING", &[&key]).await?;
+    // The no-op update takes the row's lock whether it was just made or not, and a row another
+    // request deletes meanwhile (a success, a purge) is simply made again.
     let row = transaction
         .query_one(
-            "SELECT window_start, count, blocked_until, strikes FROM throttles WHERE key = $1 FOR UPDATE",
+            "INSERT INTO throttles (key) VALUES ($1) ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+             RETURNING window_start, count, blocked_until, strikes",
             &[&key],
         )
         .await?;

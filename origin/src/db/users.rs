@@ -108,7 +108,7 @@ pub async fn in_session(pool: &Pool, id: UserId, sid: &str, now: u64) -> Result<
              FROM users WHERE id = $1"
         ))
         .await?;
-    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let now = super::secs(now);
     let Some(row) = client.query_opt(&stmt, &[&id.0, &sid, &now]).await? else {
         return Ok(None);
     };
@@ -215,10 +215,13 @@ pub async fn password_hash(pool: &Pool, id: UserId) -> Result<Option<String>, St
     row.map(|row| row.try_get("password")).transpose().map_err(StoreError::from)
 }
 
-/// Replaces a hash with a stronger one of the same password: tokens stay valid.
-pub async fn rehash(pool: &Pool, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+/// Replaces the hash `verified` with a stronger one of the same password: tokens stay valid. Only
+/// if it is still the stored one: a password change in between must not be undone.
+pub async fn rehash(pool: &Pool, id: UserId, verified: &str, stronger: &str) -> Result<(), StoreError> {
     let client = pool.get().await?;
-    client.execute("UPDATE users SET password = $2 WHERE id = $1", &[&id.0, &password_hash]).await?;
+    client
+        .execute("UPDATE users SET password = $3 WHERE id = $1 AND password = $2", &[&id.0, &verified, &stronger])
+        .await?;
     Ok(())
 }
 

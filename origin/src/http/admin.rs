@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use shared::api::{AdminUserUpdate, AuditEventOut, UserOut};
-use shared::error::{ErrorBody, ValidationBody};
+use shared::error::{ErrorBody, FieldError, ValidationBody};
 
 use super::error::ApiError;
 use super::extract::{AdminUser, ClientInfo, JsonBody, QueryParams, path_id};
 use super::users::{DEFAULT_PAGE, MAX_PAGE};
+use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, Guarded, User};
-use crate::db::{api_date, audit};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -22,6 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/users/admin/audit", get(audit_log))
         .route("/users/admin/{id}", get(read_user).patch(change_user).delete(delete_user))
         .route("/users/admin/{id}/sessions", delete(end_sessions))
+}
+
+/// The user a path's `{id}` names: 422 for an id that is no integer, 404 for nobody.
+async fn user_at(state: &AppState, id: &str) -> Result<User, ApiError> {
+    users::by_id(&state.pool, path_id(id)?).await?.ok_or(ApiError::NotFound)
 }
 
 /// An event an admin caused on user `id`.
@@ -45,7 +50,7 @@ async fn read_user(
     AdminUser(_admin): AdminUser,
     Path(id): Path<String>,
 ) -> Result<Json<UserOut>, ApiError> {
-    let user = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let user = user_at(&state, &id).await?;
     Ok(Json(user.to_out()))
 }
 
@@ -71,7 +76,12 @@ async fn change_user(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AdminUserUpdate>,
 ) -> Result<Json<UserOut>, ApiError> {
-    let before = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let before = user_at(&state, &id).await?;
+    if before.id == admin.id && body.password.is_some() {
+        // One's own password needs the current one, whatever one's role: PATCH /users asks for it.
+        let message = "Use PATCH /users with current_password to change your own password";
+        return Err(ApiError::Validation(vec![FieldError::body("password", "value_error", message)]));
+    }
     let parsed = body.parse(&state.password_policy, [&before.username, &before.email])?;
     let password_hash = match parsed.password {
         Some(password) => Some(state.hash_password(password).await),
@@ -119,7 +129,7 @@ async fn delete_user(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let user = user_at(&state, &id).await?;
     match users::guarding_admins(&state.pool, user.id, None).await? {
         Guarded::Done(_) => {}
         Guarded::NoSuchUser => return Err(ApiError::NotFound),
@@ -150,7 +160,7 @@ async fn end_sessions(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = users::by_id(&state.pool, path_id(&id)?).await?.ok_or(ApiError::NotFound)?;
+    let user = user_at(&state, &id).await?;
     let ended = sessions::end_all(&state.pool, user.id, EndReason::Admin).await?;
     let event = audit::Event {
         detail: format!("{ended} sessions ended"),
@@ -195,20 +205,5 @@ async fn audit_log(
     let before = query.int("before", 1, i64::MAX);
     let user = query.int("user_id", 1, i64::MAX);
     query.finish()?;
-    let page = audit::page(&state.pool, limit, before, user.map(shared::domain::UserId)).await?;
-    let out = page
-        .into_iter()
-        .map(|e| AuditEventOut {
-            id: e.id,
-            at: api_date(&e.at),
-            event: e.event,
-            user_id: e.user_id,
-            actor_id: e.actor_id,
-            username: e.username,
-            session_id: e.session_id,
-            client_ip: e.client_ip,
-            detail: e.detail,
-        })
-        .collect();
-    Ok(Json(out))
+    Ok(Json(audit::page(&state.pool, limit, before, user.map(shared::domain::UserId)).await?))
 }

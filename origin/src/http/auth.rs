@@ -127,7 +127,7 @@ pub(super) async fn check_password(
 ) -> Result<User, ApiError> {
     let credentials = login.parse()?;
     let tried = credentials.username.clone();
-    limits::check_login(state, &tried, client.ip).await?;
+    limits::begin_login(state, &tried, client.ip).await?;
     let stored = users::credentials(&state.pool, &credentials.username).await?;
     // For the audit log, which only admins read: a client learns nothing of it.
     let known = stored.as_ref().map(|stored| stored.user.id);
@@ -135,7 +135,8 @@ pub(super) async fn check_password(
     let password = credentials.password;
     let (user, stronger_hash) = off_executor(move || match stored {
         Some(stored) if hasher.verify(&password, &stored.password_hash) => {
-            let stronger = hasher.needs_rehash(&stored.password_hash).then(|| hasher.hash(&password));
+            let stronger =
+                hasher.needs_rehash(&stored.password_hash).then(|| (hasher.hash(&password), stored.password_hash));
             (Some(stored.user), stronger)
         }
         Some(_) => (None, None),
@@ -153,18 +154,17 @@ pub(super) async fn check_password(
     };
     let Some(user) = user else {
         state.metrics.login_failed(LoginFailure::BadCredentials);
-        limits::login_failed(state, &tried, client.ip).await?;
         state.audit(failed(known, "bad credentials")).await;
         return Err(ApiError::BadCredentials);
     };
-    limits::login_succeeded(state, &tried).await?;
+    limits::login_succeeded(state, &tried, client.ip).await?;
     if !user.active {
         state.metrics.login_failed(LoginFailure::Inactive);
         state.audit(failed(Some(user.id), "inactive user")).await;
         return Err(ApiError::InactiveUser);
     }
-    if let Some(hash) = stronger_hash {
-        users::rehash(&state.pool, user.id, &hash).await?;
+    if let Some((stronger, verified)) = stronger_hash {
+        users::rehash(&state.pool, user.id, &verified, &stronger).await?;
     }
     Ok(user)
 }

@@ -12,40 +12,49 @@ fn user_key(username: &str) -> String {
     format!("login-user:{}", username.to_lowercase())
 }
 
+/// An address as the limits count it: an IPv6 host is given a whole /64, so it counts as one.
 fn ip_key(prefix: &str, ip: IpAddr) -> String {
-    format!("{prefix}-ip:{ip}")
-}
-
-/// Before a password is checked: a username or address locked by earlier failures gets 429, for
-/// a name that exists or not alike, and without a hash being computed.
-pub async fn check_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-    let user = user_key(username);
-    let address = ip.map(|ip| ip_key("login", ip));
-    let keys: Vec<&str> = std::iter::once(user.as_str()).chain(address.as_deref()).collect();
-    match throttles::retry_after(&state.pool, &keys, state.clock.now()).await? {
-        Some(secs) => Err(ApiError::TooManyRequests(secs)),
-        None => Ok(()),
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{prefix}-ip:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        IpAddr::V6(v6) => format!("{prefix}-ip:{}", v6.to_canonical()),
+        IpAddr::V4(v4) => format!("{prefix}-ip:{v4}"),
     }
 }
 
-/// Counts a failed login against the username and the address.
-pub async fn login_failed(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-    let now = state.clock.now();
-    let fail = |policy: Policy| move |counter: crate::throttle::Counter| (counter.fail(now, &policy), ());
-    let policies = &state.throttles;
-    throttles::update(&state.pool, &user_key(username), &policies.login_per_user, fail(policies.login_per_user))
-        .await?;
+/// Before a password is checked, the attempt counts against the username and the address as a
+/// failure until it proves otherwise: concurrent guesses cannot all pass before any is counted.
+/// A key already held back answers 429 without a hash, for a name that exists or not alike.
+pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    let policies = state.throttles;
+    attempt(state, &user_key(username), policies.login_per_user).await?;
     if let Some(ip) = ip {
-        let key = ip_key("login", ip);
-        throttles::update(&state.pool, &key, &policies.login_per_ip, fail(policies.login_per_ip)).await?;
+        attempt(state, &ip_key("login", ip), policies.login_per_ip).await?;
     }
     Ok(())
 }
 
-/// A successful login forgets the username's failures (not the address's: an attacker with one
-/// account of their own must not reset their guessing budget by logging in to it).
-pub async fn login_succeeded(state: &AppState, username: &str) -> Result<(), ApiError> {
-    Ok(throttles::clear(&state.pool, &user_key(username)).await?)
+async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    match throttles::update(&state.pool, key, &policy, |counter| counter.attempt(now, &policy)).await? {
+        Some(wait) => Err(ApiError::TooManyRequests(wait)),
+        None => Ok(()),
+    }
+}
+
+/// The password was right: the username's failures are forgotten, and the address's count
+/// takes this attempt back (not its earlier failures: an attacker with one account of their own
+/// must not reset their guessing budget by logging in to it).
+pub async fn login_succeeded(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    throttles::clear(&state.pool, &user_key(username)).await?;
+    if let Some(ip) = ip {
+        let now = state.clock.now();
+        let policy = state.throttles.login_per_ip;
+        throttles::update(&state.pool, &ip_key("login", ip), &policy, |counter| (counter.forgive(now), ())).await?;
+    }
+    Ok(())
 }
 
 /// The per-address rate limits.

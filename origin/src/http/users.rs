@@ -14,7 +14,7 @@ use super::extract::{AdminUser, ClientInfo, CurrentUser, JsonBody, QueryParams};
 use super::limits::{self, Limit};
 use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
-use crate::db::users::{self, Changes, User};
+use crate::db::users::{self, Changes, Guarded, User};
 use crate::hasher::off_executor;
 use crate::state::AppState;
 
@@ -117,18 +117,17 @@ async fn confirm_password(
     password: Password,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    limits::check_login(state, &user.username, client.ip).await?;
+    limits::begin_login(state, &user.username, client.ip).await?;
     let stored = users::password_hash(&state.pool, user.id).await?.ok_or(ApiError::InvalidToken)?;
     let hasher = state.hasher.clone();
     if off_executor(move || hasher.verify(&password, &stored)).await {
-        Ok(())
+        limits::login_succeeded(state, &user.username, client.ip).await
     } else {
         let event = audit::Event {
             detail: "wrong current password".into(),
             ..audit::Event::new(audit::Kind::LoginFailed, Some(user.id))
         };
         state.audit(event).await;
-        limits::login_failed(state, &user.username, client.ip).await?;
         Err(ApiError::WrongCurrentPassword)
     }
 }
@@ -139,6 +138,7 @@ async fn confirm_password(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
+        (status = 409, description = "The last active admin cannot delete itself", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 async fn delete_me(
@@ -146,8 +146,13 @@ async fn delete_me(
     CurrentUser(user): CurrentUser,
     client: ClientInfo,
 ) -> Result<StatusCode, ApiError> {
-    // Its sessions go with it (ON DELETE CASCADE); the audit log keeps the event.
-    users::delete(&state.pool, user.id).await?;
+    // Its sessions go with it (ON DELETE CASCADE); the audit log keeps the event. The last
+    // active admin stays.
+    match users::guarding_admins(&state.pool, user.id, None).await? {
+        Guarded::Done(_) => {}
+        Guarded::NoSuchUser => return Err(ApiError::InvalidToken),
+        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
+    }
     let event = audit::Event {
         username: Some(user.username.clone()),
         client_ip: client.ip,

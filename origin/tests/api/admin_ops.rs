@@ -64,6 +64,10 @@ async fn an_admin_sets_a_password_and_ends_sessions() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.login("alice", new_password).await.status(), StatusCode::OK);
+    let admin_id = id_of(&app, &admin.access).await;
+    let own = Some(json!({"password": "an-admin-needs-current-password"}));
+    let (status, body) = call(&app, Method::PATCH, &format!("/users/admin/{admin_id}"), &admin.access, own).await;
+    assert_eq!((status, &body["detail"][0]["loc"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(["body", "password"])));
     let weak = Some(json!({"password": "short"}));
     let (status, body) = call(&app, Method::PATCH, &format!("/users/admin/{id}"), &admin.access, weak).await;
     assert_eq!((status, &body["detail"][0]["loc"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!(["body", "password"])));
@@ -79,6 +83,7 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_deleted() {
         assert_eq!(call(&app, Method::PATCH, &format!("/users/admin/{root_id}"), &root.access, Some(body)).await, last);
     }
     assert_eq!(call(&app, Method::DELETE, &format!("/users/admin/{root_id}"), &root.access, None).await, last);
+    assert_eq!(call(&app, Method::DELETE, "/users", &root.access, None).await, last, "nor delete itself");
 
     // With a second admin, one may go; then the other is the last.
     let second = app.admin("second").await;

@@ -172,3 +172,15 @@ async fn a_password_change_ends_every_session() {
     let live: i64 = client.query_one("SELECT count(*) FROM sessions WHERE ended_at IS NULL", &[]).await.unwrap().get(0);
     assert_eq!(live, 0);
 }
+
+#[tokio::test]
+async fn ended_and_expired_sessions_are_purged_after_their_retention_and_live_ones_stay() {
+    let app = spawn_app().await;
+    let ended = app.user("alice").await;
+    let live = app.tokens("alice", PASSWORD).await;
+    assert_eq!(post_bearer(&app, "/auth/logout", &ended.access).await, StatusCode::NO_CONTENT);
+    let a_day_later = app.clock_now() + 24 * 3600;
+    assert_eq!(origin::db::sessions::purge(&app.pool, a_day_later).await.unwrap(), 1);
+    assert_eq!(app.get("/users", Some(&live.access)).await.status(), StatusCode::OK);
+    assert_eq!(sessions(&app, &live.access).await.len(), 1);
+}

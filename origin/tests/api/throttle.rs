@@ -36,12 +36,40 @@ async fn repeated_failures_lock_a_username_whether_or_not_it_exists_and_the_lock
     assert_eq!((status, body), (StatusCode::TOO_MANY_REQUESTS, detail("Too many attempts, try again later")));
 
     app.clock.advance(61);
-    assert_eq!(login_status(&app, "alice", PASSWORD).await.0, StatusCode::OK);
-    // The success reset the count: two more failures do not lock.
+    assert_eq!(login_status(&app, "alice", PASSWORD).await.0, StatusCode::OK, "the lock ended");
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_count() {
+    let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
+    app.sign_up("alice").await;
     for _ in 0..2 {
         assert_eq!(login_status(&app, "alice", WRONG).await.0, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(login_status(&app, "alice", PASSWORD).await.0, StatusCode::OK);
+    for _ in 0..2 {
+        assert_eq!(login_status(&app, "alice", WRONG).await.0, StatusCode::UNAUTHORIZED, "counted from zero again");
+    }
+    assert_eq!(login_status(&app, "alice", PASSWORD).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_guesses_are_counted_before_any_password_is_checked() {
+    let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "3"), ("DB_POOL_SIZE", "8")]).await;
+    app.sign_up("alice").await;
+    let hashes = app.hasher.count();
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        guesses.spawn(async move {
+            let body = json!({"username": "alice", "password": format!("guess-number-{n}-of-twenty")});
+            client.post(format!("{url}/auth/login")).json(&body).send().await.unwrap().status()
+        });
+    }
+    let statuses = guesses.join_all().await;
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(refused, 17, "{statuses:?}");
+    assert_eq!(app.hasher.count() - hashes, 3, "only the three counted guesses were hashed");
 }
 
 #[tokio::test]
