@@ -49,7 +49,10 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let claimed = request.headers().get(&CLIENT_IP).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let client = if from_edge { claimed.or(peer) } else { peer };
+    // Behind an edge the peer is the edge itself: keying limits on it would let one client lock
+    // everybody out. An edge that reports no address (a host that gives it none) gets no
+    // per-address limits; the per-username ones still hold.
+    let client = if from_edge { claimed } else { peer };
     request.extensions_mut().insert(ClientIp(client));
     next.run(request).await
 }

@@ -77,3 +77,32 @@ async fn a_refresh_check_keeps_the_session_and_refuses_a_revoked_token() {
     let revoked = internal(&app, "/auth/refresh", Some(CURRENT), json!({"refresh_token": tokens.refresh})).await;
     assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A failed login through the edge for `username`, from the client address it reports.
+async fn edge_login_fails(app: &TestApp, username: &str, client_ip: Option<&str>) -> StatusCode {
+    let mut request = app
+        .client
+        .post(format!("{}/internal/v1/auth/login", app.url))
+        .header("x-edge-token", CURRENT)
+        .json(&json!({"username": username, "password": "not-the-password-at-all"}));
+    if let Some(ip) = client_ip {
+        request = request.header("x-edge-client-ip", ip);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn behind_the_edge_address_limits_key_on_the_address_it_reports_never_on_the_edge() {
+    let app =
+        spawn_app_with(&[("EDGE_SERVICE_TOKEN", &format!("{CURRENT},{NEXT}")), ("LOGIN_MAX_FAILURES_PER_IP", "2")])
+            .await;
+    for name in ["a", "b"] {
+        assert_eq!(edge_login_fails(&app, name, Some("203.0.113.7")).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(edge_login_fails(&app, "c", Some("203.0.113.7")).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(edge_login_fails(&app, "c", Some("198.51.100.1")).await, StatusCode::UNAUTHORIZED, "another client");
+    // No address reported: the edge's own is not used, so one client cannot lock out everybody.
+    for name in ["d", "e", "f"] {
+        assert_eq!(edge_login_fails(&app, name, None).await, StatusCode::UNAUTHORIZED, "{name}");
+    }
+}
