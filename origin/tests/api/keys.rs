@@ -61,3 +61,22 @@ async fn hs256_publishes_no_key() {
     let app = spawn_app().await;
     assert_eq!(jwks(&app).await, serde_json::json!({"keys": []}));
 }
+
+#[tokio::test]
+async fn an_hs256_token_keyed_with_the_published_eddsa_key_is_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, Mac};
+    let app = spawn_app_with(&[("JWT_ALG", "EdDSA"), ("JWT_KEYS", &format!("a:{SEED_A}"))]).await;
+    let tokens = app.user("alice").await;
+    let x = jwks(&app).await["keys"][0]["x"].as_str().unwrap().to_owned();
+    let payload = tokens.access.split('.').nth(1).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT","kid":"a"}"#);
+    let signing_input = format!("{header}.{payload}");
+    for secret in [x.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(&x).unwrap()] {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+        mac.update(signing_input.as_bytes());
+        let forged = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(app.get("/users", Some(&forged)).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
