@@ -42,11 +42,15 @@ fn edge(env: &Env) -> Built {
     })
 }
 
-/// The worker's `fetch` export. A request the edge answers without the origin (a refused token,
-/// a preflight) is answered synchronously: the core's future is polled once, and only when it
-/// waits on something (the origin, a body) does it become a promise. That spares the runtime a
-/// promise and its microtasks on the hot path of refusals.
-#[wasm_bindgen]
+/// The worker's fetch handler, exported as `edgeFetch`: `edge/shim.mjs`, the worker's entry, hands
+/// it to workerd as the `fetch` of a plain module export (under the name `fetch`, worker-build
+/// would wrap it in its per-request entrypoint class instead).
+///
+/// A request the edge answers without the origin (a refused token, a preflight) is answered
+/// synchronously: the core's future is polled once, and only when it waits on something (the
+/// origin, a body) does it become a promise. That spares the runtime a promise and its
+/// microtasks on the hot path of refusals.
+#[wasm_bindgen(js_name = edgeFetch)]
 pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> JsValue {
     let relay = Arc::new(Relay::default());
     let waker = Waker::from(Arc::clone(&relay));
