@@ -1,6 +1,8 @@
 //! The Cloudflare Workers adapter: converts the JS `Request` into the core's `http` request
-//! (only the headers the core reads), calls [`Edge::handle`], converts the answer back. The origin
-//! is reached with `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
+//! (only the headers the core reads), calls [`Edge::handle`], converts the answer back. Each
+//! conversion is one call to a small JS helper (`readHead`, `respond`): a call between wasm and JS
+//! costs more than the work it does, so a request makes few. The origin is reached with
+//! `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
 
 use std::cell::OnceCell;
 use std::future::Future;
@@ -95,20 +97,35 @@ impl Wake for Relay {
     }
 }
 
-/// The answer as the JS `Response` the runtime takes. The request is read through `web_sys`
-/// directly (one call per value the core needs), never wrapped whole.
+/// The headers the adapter reads: the core's, and the client's address.
+const READ_HEADERS: [&str; REQUEST_HEADERS.len() + 1] = {
+    let mut names = [CLIENT_IP_HEADER; REQUEST_HEADERS.len() + 1];
+    let mut i = 0;
+    while i < REQUEST_HEADERS.len() {
+        names[i] = REQUEST_HEADERS[i];
+        i += 1;
+    }
+    names
+};
+const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
+
+thread_local! {
+    /// [`READ_HEADERS`] as a JS array, made once per isolate.
+    static HEADER_NAMES: worker::js_sys::Array = READ_HEADERS.iter().map(|name| JsValue::from_str(name)).collect();
+}
+
+/// The answer as the JS `Response` the runtime takes. The request is read in one call (its
+/// method, URL and the headers in [`READ_HEADERS`]), never wrapped whole.
 async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     let answer = match edge(&env) {
         Ok(edge) => {
+            let head = HEADER_NAMES.with(|names| read_head(&request, names));
             // A header value the Fetch spec allows but `http` refuses (a control byte) is the
             // client's mistake: answered like any bad request, never a thrown exception.
-            let headers = request.headers();
-            match to_http(&request, &headers) {
-                Some(head) => {
-                    let client_ip = headers.get("cf-connecting-ip").ok().flatten();
+            match to_http(&head) {
+                Some((head, client_ip)) => {
                     let now = worker::Date::now().as_millis() / 1000;
-                    let body = CloudflareBody { request, headers };
-                    edge.handle(head.map(|()| body), client_ip.as_deref(), now).await
+                    edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
                 }
                 None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
             }
@@ -125,53 +142,115 @@ async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     })
 }
 
-/// The method, path and query, and the few headers the core reads; the body stays in the request.
-fn to_http(request: &web_sys::Request, headers: &web_sys::Headers) -> Option<http::Request<()>> {
-    let url = request.url();
+/// The method, path and query, and the few headers the core reads (the body stays in the
+/// request), and the client's address; from `readHead`'s lines.
+fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>)> {
+    let mut lines = head.split('\n');
+    let method = lines.next()?;
+    let url = lines.next()?;
     // A serialized request URL always has a path after its authority: everything from the first
     // `/` after `://` is the path and query (a request URL carries no fragment).
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let path_and_query = url[after_scheme..].find('/').map_or("/", |slash| &url[after_scheme + slash..]);
-    let mut head = http::Request::builder().method(request.method().as_str()).uri(path_and_query);
-    for name in REQUEST_HEADERS {
-        if let Some(value) = headers.get(name).ok().flatten() {
-            head = head.header(name, value);
+    let mut request = http::Request::builder().method(method).uri(path_and_query);
+    let mut client_ip = None;
+    for name in READ_HEADERS {
+        // "" for an absent header, "=" and the value for a present one.
+        let Some(value) = lines.next()?.strip_prefix('=') else { continue };
+        if name == CLIENT_IP_HEADER {
+            client_ip = Some(value);
+        } else {
+            request = request.header(name, value);
         }
     }
-    head.body(()).ok()
+    // One line per name, no more: no value had a line break (the Fetch spec allows none).
+    if lines.next().is_some() {
+        return None;
+    }
+    Some((request.body(()).ok()?, client_ip))
 }
 
-/// The core's answer as a JS `Response`, built with one `ResponseInit`.
+#[wasm_bindgen(inline_js = r#"
+// The JS side of the adapter: one call from the wasm to read a request, one to answer it, so that
+// a request crosses between the two a few times, not once per header.
+
+// The request's method, its URL, then for each name "" if the header is absent or "=" and its
+// value: one line each (the Fetch spec allows no line break in any of them).
+export function readHead(request, names) {
+  const headers = request.headers;
+  let head = request.method + "\n" + request.url;
+  for (let i = 0; i < names.length; i++) {
+    const value = headers.get(names[i]);
+    head += value === null ? "\n" : "\n=" + value;
+  }
+  return head;
+}
+
+// The answer: `head` is its headers as "name\nvalue\n...", names lowercase HTTP tokens of the
+// edge's own choosing; `body` a string, a Uint8Array (a view into the wasm's memory: copied
+// first) or undefined. The headers go as a plain object, which workerd converts faster than
+// pairs or a Headers object; a repeated name is joined with ", ", as Headers.get would.
+export function respond(status, head, body) {
+  if (body instanceof Uint8Array) body = body.slice();
+  const headers = {};
+  if (head !== "") {
+    const lines = head.split("\n");
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const name = lines[i], earlier = headers[name];
+      headers[name] = typeof earlier === "string" ? earlier + ", " + lines[i + 1] : lines[i + 1];
+    }
+  }
+  return new Response(body, { status, headers });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = readHead)]
+    fn read_head(request: &web_sys::Request, names: &worker::js_sys::Array) -> String;
+    /// A response with a text body, or none.
+    #[wasm_bindgen(catch, js_name = respond)]
+    fn respond_text(status: u16, head: &str, body: Option<&str>) -> Result<JsValue, JsValue>;
+    /// A response with a body of bytes.
+    #[wasm_bindgen(catch, js_name = respond)]
+    fn respond_bytes(status: u16, head: &str, body: &[u8]) -> Result<JsValue, JsValue>;
+}
+
+/// The core's answer as a JS `Response`, made in one call. A UTF-8 body with its content type
+/// goes as a string, which workerd takes more cheaply than a buffer; without a content type it goes
+/// as bytes (a string body would gain `text/plain`).
 fn to_js(answer: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
     let (parts, body) = answer.into_parts();
-    let headers = web_sys::Headers::new()?;
+    let mut head = String::with_capacity(256);
     for (name, value) in &parts.headers {
+        // `to_str` passes visible ASCII only: no line break can split the list.
         if let Ok(value) = value.to_str() {
-            headers.append(name.as_str(), value)?;
+            if !head.is_empty() {
+                head.push('\n');
+            }
+            head.push_str(name.as_str());
+            head.push('\n');
+            head.push_str(value);
         }
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(parts.status.as_u16());
-    init.set_headers(&headers);
+    let status = parts.status.as_u16();
     // No body is a null body: workerd refuses even an empty one on 204 and 304.
-    let response = if body.is_empty() {
-        web_sys::Response::new_with_opt_str_and_init(None, &init)?
-    } else {
-        let bytes = worker::js_sys::Uint8Array::from(body.as_slice());
-        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?
-    };
-    Ok(response.into())
+    if body.is_empty() {
+        return respond_text(status, &head, None);
+    }
+    match std::str::from_utf8(&body) {
+        Ok(text) if parts.headers.contains_key(http::header::CONTENT_TYPE) => respond_text(status, &head, Some(text)),
+        _ => respond_bytes(status, &head, &body),
+    }
 }
 
 /// The request's body, read (and the request wrapped for it) only when the core asks.
 struct CloudflareBody {
     request: web_sys::Request,
-    headers: web_sys::Headers,
 }
 
 impl LazyBody for CloudflareBody {
     async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
-        let declared = self.headers.get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
+        let declared =
+            self.request.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(BodyError::TooLarge);
         }
