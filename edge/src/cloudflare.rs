@@ -124,7 +124,7 @@ async fn serve(request: web_sys::Request, env: Env) -> JsValue {
             // client's mistake: answered like any bad request, never a thrown exception.
             match to_http(&head) {
                 Some((head, client_ip)) => {
-                    let now = worker::Date::now().as_millis() / 1000;
+                    let now = (worker::js_sys::Date::now() / 1000.0) as u64;
                     edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
                 }
                 None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
@@ -178,12 +178,12 @@ fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>)> {
 // value: one line each (the Fetch spec allows no line break in any of them).
 export function readHead(request, names) {
   const headers = request.headers;
-  let head = request.method + "\n" + request.url;
+  const lines = [request.method, request.url];
   for (let i = 0; i < names.length; i++) {
     const value = headers.get(names[i]);
-    head += value === null ? "\n" : "\n=" + value;
+    lines.push(value === null ? "" : "=" + value);
   }
-  return head;
+  return lines.join("\n");
 }
 
 // The answer: `head` is its headers as "name\nvalue\n...", names lowercase HTTP tokens of the

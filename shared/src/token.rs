@@ -379,9 +379,16 @@ fn jwt_simple_reason(err: &jwt_simple::Error) -> &'static str {
 }
 
 fn random_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the platform's random source failed");
-    bytes.iter().map(|b| alloc::format!("{b:02x}")).collect()
+    // Two digits a byte from a table: `format!` per byte cost the edge a microsecond a request.
+    let mut id = String::with_capacity(32);
+    for byte in bytes {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    id
 }
 
 #[cfg(test)]
@@ -421,5 +428,15 @@ mod tests {
         let unnamed = service(keys).issue(&subject(), TokenKind::Access, "s", NOW);
         let named = service(Keyring::from_spec(&alloc::format!("k:{OLD}")).unwrap());
         assert_eq!(named.verify(&unnamed, TokenKind::Access, NOW).unwrap_err().reason, "no kid");
+    }
+
+    #[test]
+    fn random_ids_are_32_lowercase_hex_digits_and_differ() {
+        let (a, b) = (random_id(), random_id());
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)), "{id}");
+        }
+        assert_ne!(a, b);
     }
 }
