@@ -110,8 +110,12 @@ const READ_HEADERS: [&str; REQUEST_HEADERS.len() + 1] = {
 const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
 
 thread_local! {
-    /// [`READ_HEADERS`] as a JS array, made once per isolate.
-    static HEADER_NAMES: worker::js_sys::Array = READ_HEADERS.iter().map(|name| JsValue::from_str(name)).collect();
+    /// [`READ_HEADERS`] as a JS array, and the one of them read only on OPTIONS (the core looks
+    /// at it only there); made once per isolate.
+    static HEADER_NAMES: (worker::js_sys::Array, JsValue) = (
+        READ_HEADERS.iter().map(|name| JsValue::from_str(name)).collect(),
+        JsValue::from_str(http::header::ACCESS_CONTROL_REQUEST_METHOD.as_str()),
+    );
 }
 
 /// The answer as the JS `Response` the runtime takes. The request is read in one call (its
@@ -119,12 +123,11 @@ thread_local! {
 async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     let answer = match edge(&env) {
         Ok(edge) => {
-            let head = HEADER_NAMES.with(|names| read_head(&request, names));
+            let head = HEADER_NAMES.with(|(names, preflight_only)| read_head(&request, names, preflight_only));
             // A header value the Fetch spec allows but `http` refuses (a control byte) is the
             // client's mistake: answered like any bad request, never a thrown exception.
             match to_http(&head) {
-                Some((head, client_ip)) => {
-                    let now = (worker::js_sys::Date::now() / 1000.0) as u64;
+                Some((head, client_ip, now)) => {
                     edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
                 }
                 None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
@@ -143,9 +146,10 @@ async fn serve(request: web_sys::Request, env: Env) -> JsValue {
 }
 
 /// The method, path and query, and the few headers the core reads (the body stays in the
-/// request), and the client's address; from `readHead`'s lines.
-fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>)> {
+/// request), the client's address and the time in seconds; from `readHead`'s lines.
+fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>, u64)> {
     let mut lines = head.split('\n');
+    let now = lines.next()?.parse::<u64>().ok()? / 1000;
     let method = lines.next()?;
     let url = lines.next()?;
     // A serialized request URL always has a path after its authority: everything from the first
@@ -167,20 +171,22 @@ fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>)> {
     if lines.next().is_some() {
         return None;
     }
-    Some((request.body(()).ok()?, client_ip))
+    Some((request.body(()).ok()?, client_ip, now))
 }
 
 #[wasm_bindgen(inline_js = r#"
 // The JS side of the adapter: one call from the wasm to read a request, one to answer it, so that
 // a request crosses between the two a few times, not once per header.
 
-// The request's method, its URL, then for each name "" if the header is absent or "=" and its
-// value: one line each (the Fetch spec allows no line break in any of them).
-export function readHead(request, names) {
-  const headers = request.headers;
-  const lines = [request.method, request.url];
+// The time (Date.now()), the request's method, its URL, then for each name "" if the header is
+// absent (`preflightOnly` counts as absent but on OPTIONS) or "=" and its value: one line each
+// (the Fetch spec allows no line break in any of them).
+export function readHead(request, names, preflightOnly) {
+  const headers = request.headers, method = request.method;
+  const lines = [String(Date.now()), method, request.url];
   for (let i = 0; i < names.length; i++) {
-    const value = headers.get(names[i]);
+    const name = names[i];
+    const value = name === preflightOnly && method !== "OPTIONS" ? null : headers.get(name);
     lines.push(value === null ? "" : "=" + value);
   }
   return lines.join("\n");
@@ -205,7 +211,7 @@ export function respond(status, head, body) {
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = readHead)]
-    fn read_head(request: &web_sys::Request, names: &worker::js_sys::Array) -> String;
+    fn read_head(request: &web_sys::Request, names: &worker::js_sys::Array, preflight_only: &JsValue) -> String;
     /// A response with a text body, or none.
     #[wasm_bindgen(catch, js_name = respond)]
     fn respond_text(status: u16, head: &str, body: Option<&str>) -> Result<JsValue, JsValue>;
