@@ -4,7 +4,8 @@
 //! costs more than the work it does, so a request makes few. The origin is reached with
 //! `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -108,6 +109,7 @@ const READ_HEADERS: [&str; REQUEST_HEADERS.len() + 1] = {
     names
 };
 const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
+const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 thread_local! {
     /// [`READ_HEADERS`] as a JS array, and the one of them read only on OPTIONS (the core looks
@@ -192,12 +194,10 @@ export function readHead(request, names, preflightOnly) {
   return lines.join("\n");
 }
 
-// The answer: `head` is its headers as "name\nvalue\n...", names lowercase HTTP tokens of the
-// edge's own choosing; `body` a string, a Uint8Array (a view into the wasm's memory: copied
-// first) or undefined. The headers go as a plain object, which workerd converts faster than
-// pairs or a Headers object; a repeated name is joined with ", ", as Headers.get would.
-export function respond(status, head, body) {
-  if (body instanceof Uint8Array) body = body.slice();
+// The headers of an answer as the plain object `new Response` takes (workerd converts it faster
+// than pairs or a Headers object): `head` is "name\nvalue\n...", the names lowercase HTTP tokens
+// of the edge's own choosing; a repeated name is joined with ", ", as Headers.get would.
+export function headersOf(head) {
   const headers = {};
   if (head !== "") {
     const lines = head.split("\n");
@@ -206,45 +206,94 @@ export function respond(status, head, body) {
       headers[name] = typeof earlier === "string" ? earlier + ", " + lines[i + 1] : lines[i + 1];
     }
   }
+  return headers;
+}
+
+// The answer: `headers` from headersOf, possibly one made for an earlier answer (the Response
+// copies it at once), with the request id set; `body` a string, a Uint8Array (a view into the
+// wasm's memory: copied first) or undefined.
+export function respond(status, headers, requestId, body) {
+  if (body instanceof Uint8Array) body = body.slice();
+  if (requestId !== undefined) headers["x-request-id"] = requestId;
   return new Response(body, { status, headers });
 }
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = readHead)]
     fn read_head(request: &web_sys::Request, names: &worker::js_sys::Array, preflight_only: &JsValue) -> String;
+    #[wasm_bindgen(js_name = headersOf)]
+    fn headers_of(head: &str) -> JsValue;
     /// A response with a text body, or none.
     #[wasm_bindgen(catch, js_name = respond)]
-    fn respond_text(status: u16, head: &str, body: Option<&str>) -> Result<JsValue, JsValue>;
+    fn respond_text(
+        status: u16,
+        headers: &JsValue,
+        request_id: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<JsValue, JsValue>;
     /// A response with a body of bytes.
     #[wasm_bindgen(catch, js_name = respond)]
-    fn respond_bytes(status: u16, head: &str, body: &[u8]) -> Result<JsValue, JsValue>;
+    fn respond_bytes(status: u16, headers: &JsValue, request_id: Option<&str>, body: &[u8])
+    -> Result<JsValue, JsValue>;
 }
 
-/// The core's answer as a JS `Response`, made in one call. A UTF-8 body with its content type
-/// goes as a string, which workerd takes more cheaply than a buffer; without a content type it goes
-/// as bytes (a string body would gain `text/plain`).
+thread_local! {
+    /// The JS header objects of earlier answers, by their headers but the request id: the answers
+    /// the edge gives again and again (refusals, preflights) cross into JS as a reference, not as a
+    /// string to decode and split. At most [`HEADS_KEPT`] are kept; others are made each time.
+    static HEADS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+}
+const HEADS_KEPT: usize = 64;
+
+/// The core's answer as a JS `Response`. A UTF-8 body with its content type goes as a string,
+/// which workerd takes more cheaply than a buffer; without a content type it goes as bytes (a
+/// string body would gain `text/plain`).
 fn to_js(answer: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
     let (parts, body) = answer.into_parts();
+    // The request id (one per answer, the core sets it) is set apart: it changes every time.
+    let mut ids = parts.headers.get_all(&REQUEST_ID).iter();
+    let request_id = match (ids.next(), ids.next()) {
+        (Some(id), None) => id.to_str().ok(),
+        _ => None,
+    };
     let mut head = String::with_capacity(256);
     for (name, value) in &parts.headers {
         // `to_str` passes visible ASCII only: no line break can split the list.
-        if let Ok(value) = value.to_str() {
-            if !head.is_empty() {
-                head.push('\n');
-            }
-            head.push_str(name.as_str());
-            head.push('\n');
-            head.push_str(value);
+        let Ok(value) = value.to_str() else { continue };
+        if request_id.is_some() && name == REQUEST_ID {
+            continue;
         }
+        if !head.is_empty() {
+            head.push('\n');
+        }
+        head.push_str(name.as_str());
+        head.push('\n');
+        head.push_str(value);
     }
+    // Only an object that gets its request id set each time may serve again.
+    let headers = match request_id {
+        Some(_) => HEADS.with_borrow_mut(|kept| {
+            if let Some(headers) = kept.get(&head) {
+                return headers.clone();
+            }
+            let headers = headers_of(&head);
+            if kept.len() < HEADS_KEPT {
+                kept.insert(head, headers.clone());
+            }
+            headers
+        }),
+        None => headers_of(&head),
+    };
     let status = parts.status.as_u16();
     // No body is a null body: workerd refuses even an empty one on 204 and 304.
     if body.is_empty() {
-        return respond_text(status, &head, None);
+        return respond_text(status, &headers, request_id, None);
     }
     match std::str::from_utf8(&body) {
-        Ok(text) if parts.headers.contains_key(http::header::CONTENT_TYPE) => respond_text(status, &head, Some(text)),
-        _ => respond_bytes(status, &head, &body),
+        Ok(text) if parts.headers.contains_key(http::header::CONTENT_TYPE) => {
+            respond_text(status, &headers, request_id, Some(text))
+        }
+        _ => respond_bytes(status, &headers, request_id, &body),
     }
 }
 
