@@ -1,8 +1,11 @@
 //! The Cloudflare Workers adapter: converts the JS `Request` into the core's `http` request
-//! (only the headers the core reads), calls [`Edge::handle`], converts the answer back. The origin
-//! is reached with `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
+//! (only the headers the core reads), calls [`Edge::handle`], converts the answer back. Each
+//! conversion is one call to a small JS helper (`readHead`, `respond`): a call between wasm and JS
+//! costs more than the work it does, so a request makes few. The origin is reached with
+//! `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -42,11 +45,15 @@ fn edge(env: &Env) -> Built {
     })
 }
 
-/// The worker's `fetch` export. A request the edge answers without the origin (a refused token,
-/// a preflight) is answered synchronously: the core's future is polled once, and only when it
-/// waits on something (the origin, a body) does it become a promise. That spares the runtime a
-/// promise and its microtasks on the hot path of refusals.
-#[wasm_bindgen]
+/// The worker's fetch handler, exported as `edgeFetch`: `edge/shim.mjs`, the worker's entry, hands
+/// it to workerd as the `fetch` of a plain module export (under the name `fetch`, worker-build
+/// would wrap it in its per-request entrypoint class instead).
+///
+/// A request the edge answers without the origin (a refused token, a preflight) is answered
+/// synchronously: the core's future is polled once, and only when it waits on something (the
+/// origin, a body) does it become a promise. That spares the runtime a promise and its
+/// microtasks on the hot path of refusals.
+#[wasm_bindgen(js_name = edgeFetch)]
 pub fn fetch(request: web_sys::Request, env: Env, _ctx: JsValue) -> JsValue {
     let relay = Arc::new(Relay::default());
     let waker = Waker::from(Arc::clone(&relay));
@@ -91,20 +98,39 @@ impl Wake for Relay {
     }
 }
 
-/// The answer as the JS `Response` the runtime takes. The request is read through `web_sys`
-/// directly (one call per value the core needs), never wrapped whole.
+/// The headers the adapter reads: the core's, and the client's address.
+const READ_HEADERS: [&str; REQUEST_HEADERS.len() + 1] = {
+    let mut names = [CLIENT_IP_HEADER; REQUEST_HEADERS.len() + 1];
+    let mut i = 0;
+    while i < REQUEST_HEADERS.len() {
+        names[i] = REQUEST_HEADERS[i];
+        i += 1;
+    }
+    names
+};
+const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
+const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+thread_local! {
+    /// [`READ_HEADERS`] as a JS array, and the one of them read only on OPTIONS (the core looks
+    /// at it only there); made once per isolate.
+    static HEADER_NAMES: (worker::js_sys::Array, JsValue) = (
+        READ_HEADERS.iter().map(|name| JsValue::from_str(name)).collect(),
+        JsValue::from_str(http::header::ACCESS_CONTROL_REQUEST_METHOD.as_str()),
+    );
+}
+
+/// The answer as the JS `Response` the runtime takes. The request is read in one call (its
+/// method, URL and the headers in [`READ_HEADERS`]), never wrapped whole.
 async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     let answer = match edge(&env) {
         Ok(edge) => {
+            let head = HEADER_NAMES.with(|(names, preflight_only)| read_head(&request, names, preflight_only));
             // A header value the Fetch spec allows but `http` refuses (a control byte) is the
             // client's mistake: answered like any bad request, never a thrown exception.
-            let headers = request.headers();
-            match to_http(&request, &headers) {
-                Some(head) => {
-                    let client_ip = headers.get("cf-connecting-ip").ok().flatten();
-                    let now = worker::Date::now().as_millis() / 1000;
-                    let body = CloudflareBody { request, headers };
-                    edge.handle(head.map(|()| body), client_ip.as_deref(), now).await
+            match to_http(&head) {
+                Some((head, client_ip, now)) => {
+                    edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
                 }
                 None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
             }
@@ -121,53 +147,165 @@ async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     })
 }
 
-/// The method, path and query, and the few headers the core reads; the body stays in the request.
-fn to_http(request: &web_sys::Request, headers: &web_sys::Headers) -> Option<http::Request<()>> {
-    let url = request.url();
+/// The method, path and query, and the few headers the core reads (the body stays in the
+/// request), the client's address and the time in seconds; from `readHead`'s lines.
+fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>, u64)> {
+    let mut lines = head.split('\n');
+    let now = lines.next()?.parse::<u64>().ok()? / 1000;
+    let method = lines.next()?;
+    let url = lines.next()?;
     // A serialized request URL always has a path after its authority: everything from the first
     // `/` after `://` is the path and query (a request URL carries no fragment).
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let path_and_query = url[after_scheme..].find('/').map_or("/", |slash| &url[after_scheme + slash..]);
-    let mut head = http::Request::builder().method(request.method().as_str()).uri(path_and_query);
-    for name in REQUEST_HEADERS {
-        if let Some(value) = headers.get(name).ok().flatten() {
-            head = head.header(name, value);
+    let mut request = http::Request::builder().method(method).uri(path_and_query);
+    let mut client_ip = None;
+    for name in READ_HEADERS {
+        // "" for an absent header, "=" and the value for a present one.
+        let Some(value) = lines.next()?.strip_prefix('=') else { continue };
+        if name == CLIENT_IP_HEADER {
+            client_ip = Some(value);
+        } else {
+            request = request.header(name, value);
         }
     }
-    head.body(()).ok()
+    // One line per name, no more: no value had a line break (the Fetch spec allows none).
+    if lines.next().is_some() {
+        return None;
+    }
+    Some((request.body(()).ok()?, client_ip, now))
 }
 
-/// The core's answer as a JS `Response`, built with one `ResponseInit`.
+#[wasm_bindgen(inline_js = r#"
+// The JS side of the adapter: one call from the wasm to read a request, one to answer it, so that
+// a request crosses between the two a few times, not once per header.
+
+// The time (Date.now()), the request's method, its URL, then for each name "" if the header is
+// absent (`preflightOnly` counts as absent but on OPTIONS) or "=" and its value: one line each
+// (the Fetch spec allows no line break in any of them).
+export function readHead(request, names, preflightOnly) {
+  const headers = request.headers, method = request.method;
+  const lines = [String(Date.now()), method, request.url];
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    const value = name === preflightOnly && method !== "OPTIONS" ? null : headers.get(name);
+    lines.push(value === null ? "" : "=" + value);
+  }
+  return lines.join("\n");
+}
+
+// The headers of an answer as the plain object `new Response` takes (workerd converts it faster
+// than pairs or a Headers object): `head` is "name\nvalue\n...", the names lowercase HTTP tokens
+// of the edge's own choosing; a repeated name is joined with ", ", as Headers.get would.
+export function headersOf(head) {
+  const headers = {};
+  if (head !== "") {
+    const lines = head.split("\n");
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const name = lines[i], earlier = headers[name];
+      headers[name] = typeof earlier === "string" ? earlier + ", " + lines[i + 1] : lines[i + 1];
+    }
+  }
+  return headers;
+}
+
+// The answer: `headers` from headersOf, possibly one made for an earlier answer (the Response
+// copies it at once), with the request id set; `body` a string, a Uint8Array (a view into the
+// wasm's memory: copied first) or undefined.
+export function respond(status, headers, requestId, body) {
+  if (body instanceof Uint8Array) body = body.slice();
+  if (requestId !== undefined) headers["x-request-id"] = requestId;
+  return new Response(body, { status, headers });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = readHead)]
+    fn read_head(request: &web_sys::Request, names: &worker::js_sys::Array, preflight_only: &JsValue) -> String;
+    #[wasm_bindgen(js_name = headersOf)]
+    fn headers_of(head: &str) -> JsValue;
+    /// A response with a text body, or none.
+    #[wasm_bindgen(catch, js_name = respond)]
+    fn respond_text(
+        status: u16,
+        headers: &JsValue,
+        request_id: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<JsValue, JsValue>;
+    /// A response with a body of bytes.
+    #[wasm_bindgen(catch, js_name = respond)]
+    fn respond_bytes(status: u16, headers: &JsValue, request_id: Option<&str>, body: &[u8])
+    -> Result<JsValue, JsValue>;
+}
+
+thread_local! {
+    /// The JS header objects of earlier answers, by their headers but the request id: the answers
+    /// the edge gives again and again (refusals, preflights) cross into JS as a reference, not as a
+    /// string to decode and split. At most [`HEADS_KEPT`] are kept; others are made each time.
+    static HEADS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+}
+const HEADS_KEPT: usize = 64;
+
+/// The core's answer as a JS `Response`. A UTF-8 body with its content type goes as a string,
+/// which workerd takes more cheaply than a buffer; without a content type it goes as bytes (a
+/// string body would gain `text/plain`).
 fn to_js(answer: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
     let (parts, body) = answer.into_parts();
-    let headers = web_sys::Headers::new()?;
-    for (name, value) in &parts.headers {
-        if let Ok(value) = value.to_str() {
-            headers.append(name.as_str(), value)?;
-        }
-    }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(parts.status.as_u16());
-    init.set_headers(&headers);
-    // No body is a null body: workerd refuses even an empty one on 204 and 304.
-    let response = if body.is_empty() {
-        web_sys::Response::new_with_opt_str_and_init(None, &init)?
-    } else {
-        let bytes = worker::js_sys::Uint8Array::from(body.as_slice());
-        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?
+    // The request id (one per answer, the core sets it) is set apart: it changes every time.
+    let mut ids = parts.headers.get_all(&REQUEST_ID).iter();
+    let request_id = match (ids.next(), ids.next()) {
+        (Some(id), None) => id.to_str().ok(),
+        _ => None,
     };
-    Ok(response.into())
+    let mut head = String::with_capacity(256);
+    for (name, value) in &parts.headers {
+        // `to_str` passes visible ASCII only: no line break can split the list.
+        let Ok(value) = value.to_str() else { continue };
+        if request_id.is_some() && name == REQUEST_ID {
+            continue;
+        }
+        if !head.is_empty() {
+            head.push('\n');
+        }
+        head.push_str(name.as_str());
+        head.push('\n');
+        head.push_str(value);
+    }
+    // Only an object that gets its request id set each time may serve again.
+    let headers = match request_id {
+        Some(_) => HEADS.with_borrow_mut(|kept| {
+            if let Some(headers) = kept.get(&head) {
+                return headers.clone();
+            }
+            let headers = headers_of(&head);
+            if kept.len() < HEADS_KEPT {
+                kept.insert(head, headers.clone());
+            }
+            headers
+        }),
+        None => headers_of(&head),
+    };
+    let status = parts.status.as_u16();
+    // No body is a null body: workerd refuses even an empty one on 204 and 304.
+    if body.is_empty() {
+        return respond_text(status, &headers, request_id, None);
+    }
+    match std::str::from_utf8(&body) {
+        Ok(text) if parts.headers.contains_key(http::header::CONTENT_TYPE) => {
+            respond_text(status, &headers, request_id, Some(text))
+        }
+        _ => respond_bytes(status, &headers, request_id, &body),
+    }
 }
 
 /// The request's body, read (and the request wrapped for it) only when the core asks.
 struct CloudflareBody {
     request: web_sys::Request,
-    headers: web_sys::Headers,
 }
 
 impl LazyBody for CloudflareBody {
     async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
-        let declared = self.headers.get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
+        let declared =
+            self.request.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(BodyError::TooLarge);
         }
