@@ -22,7 +22,13 @@ use crate::{
     BodyError, ConfigError, Edge, EdgeConfig, LazyBody, OriginClient, OriginError, PASSED_BACK, REQUEST_HEADERS,
 };
 
-type Built = Result<Rc<Edge<FetchOrigin>>, ConfigError>;
+type Built = Result<Rc<Adapter>, ConfigError>;
+
+/// The edge, and whether the host writes the client's address (see [`CLIENT_IP_HEADER`]).
+struct Adapter {
+    edge: Edge<FetchOrigin>,
+    trusts_client_ip: bool,
+}
 
 thread_local! {
     /// Built at the isolate's first request (a worker sees its bindings only then) and kept.
@@ -35,11 +41,19 @@ fn edge(env: &Env) -> Built {
             // Vars and secrets are both plain strings on `env`. Read them as such: a binding that
             // is null (workerd's `fromEnvironment` of an unset variable) is simply absent, where
             // the worker crate's `var()` would throw on it and hang the isolate.
-            let config = EdgeConfig::from_lookup(|name| {
-                worker::js_sys::Reflect::get(env, &name.into()).ok().and_then(|value| value.as_string())
-            })?;
+            let var = |name: &str| worker::js_sys::Reflect::get(env, &name.into()).ok().and_then(|value| value.as_string());
+            let config = EdgeConfig::from_lookup(var)?;
+            let trusts_client_ip = match var("EDGE_CLIENT_ADDR_HEADER").as_deref().map(str::trim) {
+                None | Some("") => false,
+                Some(name) if name.eq_ignore_ascii_case(CLIENT_IP_HEADER) => true,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "EDGE_CLIENT_ADDR_HEADER={other}: on Cloudflare the client's address is in {CLIENT_IP_HEADER}; leave it unset where no host writes it (workerd serve)"
+                    )));
+                }
+            };
             let timeout = Duration::from_millis(config.origin_timeout_ms);
-            Ok(Rc::new(Edge::new(config, FetchOrigin { timeout })))
+            Ok(Rc::new(Adapter { edge: Edge::new(config, FetchOrigin { timeout }), trusts_client_ip }))
         })
         .clone()
     })
@@ -108,6 +122,9 @@ const READ_HEADERS: [&str; REQUEST_HEADERS.len() + 1] = {
     }
     names
 };
+/// Where Cloudflare writes the client's address, replacing any the client sent. Trusted only with
+/// `EDGE_CLIENT_ADDR_HEADER=cf-connecting-ip` (wrangler.toml): under `workerd serve` nothing
+/// writes it, and a client's own value would let it pick the address the origin's limits count.
 const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
 const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
@@ -124,13 +141,14 @@ thread_local! {
 /// method, URL and the headers in [`READ_HEADERS`]), never wrapped whole.
 async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     let answer = match edge(&env) {
-        Ok(edge) => {
+        Ok(adapter) => {
             let head = HEADER_NAMES.with(|(names, preflight_only)| read_head(&request, names, preflight_only));
             // A header value the Fetch spec allows but `http` refuses (a control byte) is the
             // client's mistake: answered like any bad request, never a thrown exception.
             match to_http(&head) {
                 Some((head, client_ip, now)) => {
-                    edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
+                    let client_ip = client_ip.filter(|_| adapter.trusts_client_ip);
+                    adapter.edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
                 }
                 None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
             }
