@@ -28,7 +28,11 @@
 # and drops its database.
 #
 # Environment (defaults in brackets):
-#   DURATION [10s]  WARMUP [3s]  THREADS [2]  CONNECTIONS [16]   wrk, per measured run
+#   DURATION [10s]  WARMUP [3s]  THREADS [2; 1 pinned]  CONNECTIONS [16]   wrk, per measured run
+#   PIN [1 with taskset and 2 CPUs or more]  workerd runs on CPU 1 and wrk, for its rows, on CPU 0:
+#                       workerd serves on one thread, and left to the scheduler it shares its core
+#                       with wrk's threads by turns, which made a row's rounds differ by up to 30%
+#                       on a shared 2-CPU machine (about 10% pinned). PIN=0 for the old way.
 #   ROUNDS [3]          measured runs per row
 #   ONLY=<regex>        only the rows whose "name host" matches (e.g. ONLY='reject|jose verify$')
 #   PG [postgres://postgres@127.0.0.1:5432]   server for the database bench_edge
@@ -38,6 +42,11 @@
 #                       perf (V8's --perf-basic-prof), after the measured runs, and print where
 #                       each spends its CPU per request (bench/edge/perf-buckets.py); needs perf
 #   KEEP=1              keep the logs, wrk's output and perf data (the directory is printed)
+#   COMPARE=<dir>       another build of the Cloudflare edge, as `wrangler deploy --dry-run --outdir`
+#                       wrote it (copy bench/edge/out/cf aside before a change): served by the same
+#                       workerd beside this one (+6), with its own rows "edge reject B" and "edge
+#                       accept B", so a change is judged against its parent in one run, rounds
+#                       interleaved, not against a figure from another hour of a shared machine
 # The generated workerd config stays in bench/edge/out/workerd.capnp, beside the bundles it embeds
 # (out/ is ignored by git); `workerd serve bench/edge/out/workerd.capnp` serves them by hand.
 set -euo pipefail
@@ -49,7 +58,8 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 OUT="$HERE/out"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-3s}"
-THREADS="${THREADS:-2}"
+PIN="${PIN:-$([ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null && echo 1 || echo 0)}"
+THREADS="${THREADS:-$([ "$PIN" = 1 ] && echo 1 || echo 2)}"
 CONNECTIONS="${CONNECTIONS:-16}"
 ROUNDS="${ROUNDS:-3}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
@@ -61,6 +71,7 @@ JOSE_PORT=$((BASE_PORT + 2))
 JOSE_RAW_PORT=$((BASE_PORT + 3))
 EMPTY_PORT=$((BASE_PORT + 4))
 WASI_PORT=$((BASE_PORT + 5))
+COMPARE_PORT=$((BASE_PORT + 6))
 DB=bench_edge
 USERNAME=bench
 PASSWORD="velvet-otter-signs-14"
@@ -80,7 +91,7 @@ for tool in node wrangler workerd esbuild; do
   [ -x "$ROOT/node_modules/.bin/$tool" ] || die "node_modules/.bin/$tool is missing: run 'npm ci' in $ROOT"
 done
 [ "${PROFILE:-}" != 1 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install -y linux-perf)"
-for port in "$ORIGIN_PORT" "$EDGE_PORT" "$JOSE_PORT" "$JOSE_RAW_PORT" "$EMPTY_PORT" "$WASI_PORT"; do
+for port in "$ORIGIN_PORT" "$EDGE_PORT" "$JOSE_PORT" "$JOSE_RAW_PORT" "$EMPTY_PORT" "$WASI_PORT" "$COMPARE_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "something already listens on 127.0.0.1:$port; stop it or set BASE_PORT"
   fi
@@ -197,6 +208,12 @@ for built in "$ORIGIN_BIN" "$COMPONENT" "$OUT/cf/shim.js" "$OUT/cf/$WASM_MODULE"
   [ -f "$built" ] || die "missing $built (run without SKIP_BUILD=1)"
 done
 grep -q "from \"./$WASM_MODULE\"" "$OUT/cf/shim.js" || die "shim.js does not import ./$WASM_MODULE"
+if [ -n "${COMPARE:-}" ]; then
+  COMPARE_MODULE="$(cd "$COMPARE" && ls -- *index_bg.wasm 2>/dev/null | head -1)" || true
+  [ -f "$COMPARE/shim.js" ] && [ -n "$COMPARE_MODULE" ] || die "COMPARE=$COMPARE holds no shim.js and *index_bg.wasm"
+  rm -rf "$OUT/compare"
+  cp -r "$COMPARE" "$OUT/compare"
+fi
 
 # ------------------------------------------------------------------------------------- settings
 JWT_SECRET="$(openssl rand -hex 32)"
@@ -233,6 +250,27 @@ V8_FLAGS=""
 # bundle is an ES module that imports its wasm by name, so both go in as modules under the names
 # wrangler gave them. Its fetch to the origin on 127.0.0.1 needs an outbound network that allows
 # local addresses (workerd's default "internet" service allows public ones only).
+edge_worker() { # $1: the worker's name in the config, $2: its bundle's directory under out/, $3: its wasm
+  cat <<EOF
+const $1 :Workerd.Worker = (
+  modules = [
+    (name = "shim.js", esModule = embed "$2/shim.js"),
+    (name = "$3", wasm = embed "$2/$3"),
+  ],
+  compatibilityDate = "$COMPAT_DATE",
+  bindings = [$(text_bindings "${EDGE_VARS[@]}")
+  ],
+  globalOutbound = "loopback",
+);
+EOF
+}
+COMPARE_SERVICE="" COMPARE_SOCKET="" COMPARE_WORKER=""
+if [ -n "${COMPARE:-}" ]; then
+  COMPARE_SERVICE=$'\n    (name = "edge-b", worker = .edgeB),'
+  COMPARE_SOCKET=$'\n    (name = "edge-b", address = "127.0.0.1:'"$COMPARE_PORT"$'", http = (), service = "edge-b"),'
+  COMPARE_WORKER=$'\n'"$(edge_worker edgeB compare "$COMPARE_MODULE")"
+fi
+
 cat >"$OUT/workerd.capnp" <<EOF
 # Generated by bench/edge/run.sh (this run's secrets are in it): workerd serve bench/edge/out/workerd.capnp
 using Workerd = import "/workerd/workerd.capnp";
@@ -243,27 +281,18 @@ const config :Workerd.Config = (
     (name = "edge", worker = .edge),
     (name = "jose", worker = .jose),
     (name = "jose-raw", worker = .joseRaw),
-    (name = "empty", worker = .empty),
+    (name = "empty", worker = .empty),$COMPARE_SERVICE
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
     (name = "edge", address = "127.0.0.1:$EDGE_PORT", http = (), service = "edge"),
     (name = "jose", address = "127.0.0.1:$JOSE_PORT", http = (), service = "jose"),
     (name = "jose-raw", address = "127.0.0.1:$JOSE_RAW_PORT", http = (), service = "jose-raw"),
-    (name = "empty", address = "127.0.0.1:$EMPTY_PORT", http = (), service = "empty"),
+    (name = "empty", address = "127.0.0.1:$EMPTY_PORT", http = (), service = "empty"),$COMPARE_SOCKET
   ],
 );
 
-const edge :Workerd.Worker = (
-  modules = [
-    (name = "shim.js", esModule = embed "cf/shim.js"),
-    (name = "$WASM_MODULE", wasm = embed "cf/$WASM_MODULE"),
-  ],
-  compatibilityDate = "$COMPAT_DATE",
-  bindings = [$(text_bindings "${EDGE_VARS[@]}")
-  ],
-  globalOutbound = "loopback",
-);
+$(edge_worker edge cf "$WASM_MODULE")$COMPARE_WORKER
 
 const jose :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "jose-worker.js")],
@@ -298,7 +327,9 @@ ORIGIN_PID=$STARTED
 wait_http origin "$ORIGIN_PID" "http://127.0.0.1:$ORIGIN_PORT/"
 
 say "starting workerd: edge :$EDGE_PORT, jose :$JOSE_PORT, jose raw :$JOSE_RAW_PORT, empty :$EMPTY_PORT"
-start workerd "$ROOT/node_modules/.bin/workerd" serve "$OUT/workerd.capnp"
+ON_SERVER_CPU=() ON_CLIENT_CPU=()
+[ "$PIN" != 1 ] || { ON_SERVER_CPU=(taskset -c 1); ON_CLIENT_CPU=(taskset -c 0); }
+start workerd "${ON_SERVER_CPU[@]}" "$ROOT/node_modules/.bin/workerd" serve "$OUT/workerd.capnp"
 WORKERD_PID=$STARTED
 wait_http workerd "$WORKERD_PID" "http://127.0.0.1:$EMPTY_PORT/"
 
@@ -335,6 +366,10 @@ ROWS=( # name | host | port | token | expected status
   "edge accept|wasmtime|$WASI_PORT|$TOKEN|200"
   "origin alone|origin|$ORIGIN_PORT|$TOKEN|200"
 )
+[ -z "${COMPARE:-}" ] || ROWS+=(
+  "edge reject B|workerd|$COMPARE_PORT|$FORGED|401"
+  "edge accept B|workerd|$COMPARE_PORT|$TOKEN|200"
+)
 
 for row in "${ROWS[@]}"; do # every row answers as expected before any load
   IFS='|' read -r name host port token want <<<"$row"
@@ -366,11 +401,13 @@ for round in $(seq 1 "$ROUNDS"); do
     url="http://127.0.0.1:$port"
     export BENCH_TOKEN="$token"
     tag="$(echo "$name-$host-$round" | tr ' ' '-')"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/wrk.lua" "$url" >/dev/null
+    client=()
+    [ "$host" != workerd ] || client=("${ON_CLIENT_CPU[@]}")
+    "${client[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/wrk.lua" "$url" >/dev/null
     pid="$(pid_of "$host")"
     before="$(cpu_ticks "$pid")"
     origin_before="$(cpu_ticks "$ORIGIN_PID")"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/wrk.lua" "$url" >"$WORK/wrk-$tag.out"
+    "${client[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/wrk.lua" "$url" >"$WORK/wrk-$tag.out"
     after="$(cpu_ticks "$pid")"
     origin_after="$(cpu_ticks "$ORIGIN_PID")"
     line="$(grep '^RESULT' "$WORK/wrk-$tag.out")" || die "wrk printed no result for $name on $host"
@@ -387,8 +424,8 @@ for round in $(seq 1 "$ROUNDS"); do
     [ "$socket_errors" = 0 ] || valid="INVALID:$socket_errors-socket-errors"
     origin_us="-"
     [ "$name" != "edge accept" ] || origin_us="$(per_request_us $((origin_after - origin_before)) "$requests")"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$host" "$want" "$(field rps)" "$(field p99_ms)" \
-      "$(per_request_us $((after - before)) "$requests")" "$origin_us" "$valid" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$host" "$want" "$(field rps)" "$(field p99_ms)" \
+      "$(per_request_us $((after - before)) "$requests")" "$origin_us" "$valid" "$round" >>"$RESULTS"
     say "$(printf 'round %s: %-15s %-8s %s %8s req/s  p99 %6s ms' "$round" "$name" "$host" "$want" \
       "$(field rps)" "$(field p99_ms)")"
   done
@@ -402,7 +439,7 @@ python3 - "$RESULTS" >"$SUMMARY" <<'EOF'
 import sys, statistics
 rows = {}
 for line in open(sys.argv[1]):
-    name, host, want, rps, p99, host_us, origin_us, valid = line.rstrip("\n").split("\t")
+    name, host, want, rps, p99, host_us, origin_us, valid, _round = line.rstrip("\n").split("\t")
     r = rows.setdefault((name, host), {"want": want, "rps": [], "p99": [], "host": [], "origin": [], "valid": set()})
     r["rps"].append(float(rps)); r["p99"].append(float(p99)); r["host"].append(float(host_us))
     if origin_us != "-": r["origin"].append(float(origin_us))
@@ -417,7 +454,7 @@ EOF
 jose_rps="$(awk -F'\t' '$1 == "jose verify" {print $4}' "$SUMMARY")"
 ratio() { [ -n "$jose_rps" ] && awk -v a="$1" -v b="$jose_rps" 'BEGIN {printf "%.2f", a / b}' || echo "-"; }
 echo
-echo "## Edge throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP) x $ROUNDS rounds, GET /users, loopback"
+echo "## Edge throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP) x $ROUNDS rounds, GET /users, loopback$([ "$PIN" = 1 ] && echo ", workerd on CPU 1 and its rows' wrk on CPU 0")"
 echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "workerd $("$ROOT/node_modules/.bin/workerd" --version 2>/dev/null | awk '{print $2}'), $("$WASMTIME" --version | awk '{print $1, $2}'), jose $(jq -r .version "$HERE/node_modules/jose/package.json" 2>/dev/null || echo '?')"
 echo
@@ -440,6 +477,21 @@ if [ -n "$jose_rps" ] && [ -n "$reject_rps" ]; then
   raw_rps="$(awk -F'\t' '$1 == "jose verify raw" {print $4}' "$SUMMARY")"
   [ -z "$raw_rps" ] || awk -v a="$reject_rps" -v b="$raw_rps" \
     'BEGIN {printf "(against jose importing its key per request: %.2fx)\n", a / b}'
+  # Drift on a shared machine moves neighbouring runs together: each round's edge row against the
+  # jose row of the same round is steadier than a ratio of medians taken over all rounds.
+  python3 - "$RESULTS" <<'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, host, _want, rps, *_rest, rnd = line.rstrip("\n").split("\t")
+    runs[(name, host, rnd)] = float(rps)
+for name in ("edge reject", "edge reject B"):
+    ratios = [runs[(name, "workerd", r)] / runs[("jose verify", "workerd", r)]
+              for (n, h, r) in runs if n == name and h == "workerd" and ("jose verify", "workerd", r) in runs]
+    if ratios:
+        print(f"Paired, round by round ({name} / jose verify of the same round): median "
+              f"{statistics.median(ratios):.2f}x; rounds: {' '.join(f'{x:.2f}' for x in ratios)}")
+EOF
 fi
 echo "Before the runs: $BEFORE_LOAD"
 echo "After the runs:  $AFTER_LOAD"
@@ -469,8 +521,8 @@ if [ "${PROFILE:-}" = 1 ]; then
     IFS='|' read -r name port token <<<"$row"
     tag="$(echo "$name" | tr ' ' '-')"
     export BENCH_TOKEN="$token"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/wrk.lua" "http://127.0.0.1:$port" >/dev/null
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s "$HERE/wrk.lua" "http://127.0.0.1:$port" >"$WORK/perf-$tag.wrk" &
+    "${ON_CLIENT_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$HERE/wrk.lua" "http://127.0.0.1:$port" >/dev/null
+    "${ON_CLIENT_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s "$HERE/wrk.lua" "http://127.0.0.1:$port" >"$WORK/perf-$tag.wrk" &
     wrk_pid=$!
     sleep 1
     before="$(cpu_ticks "$WORKERD_PID")"
