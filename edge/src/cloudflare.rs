@@ -28,6 +28,11 @@ type Built = Result<Rc<Adapter>, ConfigError>;
 struct Adapter {
     edge: Edge<FetchOrigin>,
     trusts_client_ip: bool,
+    /// The names `readHead` reads, as a JS array made once: [`REQUEST_HEADERS`], then
+    /// [`CLIENT_IP_HEADER`] where it is trusted (an untrusted one is not even read).
+    header_names: worker::js_sys::Array,
+    /// The one of them read only on OPTIONS (the core looks at it only there).
+    preflight_only: JsValue,
 }
 
 thread_local! {
@@ -53,7 +58,16 @@ fn edge(env: &Env) -> Built {
                 }
             };
             let timeout = Duration::from_millis(config.origin_timeout_ms);
-            Ok(Rc::new(Adapter { edge: Edge::new(config, FetchOrigin { timeout }), trusts_client_ip }))
+            let header_names: worker::js_sys::Array = REQUEST_HEADERS.iter().map(|name| JsValue::from_str(name)).collect();
+            if trusts_client_ip {
+                header_names.push(&JsValue::from_str(CLIENT_IP_HEADER));
+            }
+            Ok(Rc::new(Adapter {
+                edge: Edge::new(config, FetchOrigin { timeout }),
+                trusts_client_ip,
+                header_names,
+                preflight_only: JsValue::from_str(http::header::ACCESS_CONTROL_REQUEST_METHOD.as_str()),
+            }))
         })
         .clone()
     })
@@ -112,42 +126,22 @@ impl Wake for Relay {
     }
 }
 
-/// The headers the adapter reads: the core's, and the client's address.
-const READ_HEADERS: [&str; REQUEST_HEADERS.len() + 1] = {
-    let mut names = [CLIENT_IP_HEADER; REQUEST_HEADERS.len() + 1];
-    let mut i = 0;
-    while i < REQUEST_HEADERS.len() {
-        names[i] = REQUEST_HEADERS[i];
-        i += 1;
-    }
-    names
-};
 /// Where Cloudflare writes the client's address, replacing any the client sent. Trusted only with
 /// `EDGE_CLIENT_ADDR_HEADER=cf-connecting-ip` (wrangler.toml): under `workerd serve` nothing
 /// writes it, and a client's own value would let it pick the address the origin's limits count.
 const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
 const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-thread_local! {
-    /// [`READ_HEADERS`] as a JS array, and the one of them read only on OPTIONS (the core looks
-    /// at it only there); made once per isolate.
-    static HEADER_NAMES: (worker::js_sys::Array, JsValue) = (
-        READ_HEADERS.iter().map(|name| JsValue::from_str(name)).collect(),
-        JsValue::from_str(http::header::ACCESS_CONTROL_REQUEST_METHOD.as_str()),
-    );
-}
-
 /// The answer as the JS `Response` the runtime takes. The request is read in one call (its
-/// method, URL and the headers in [`READ_HEADERS`]), never wrapped whole.
+/// method, URL and the headers the core reads), never wrapped whole.
 async fn serve(request: web_sys::Request, env: Env) -> JsValue {
     let answer = match edge(&env) {
         Ok(adapter) => {
-            let head = HEADER_NAMES.with(|(names, preflight_only)| read_head(&request, names, preflight_only));
+            let head = read_head(&request, &adapter.header_names, &adapter.preflight_only);
             // A header value the Fetch spec allows but `http` refuses (a control byte) is the
             // client's mistake: answered like any bad request, never a thrown exception.
-            match to_http(&head) {
+            match to_http(&head, adapter.trusts_client_ip) {
                 Some((head, client_ip, now)) => {
-                    let client_ip = client_ip.filter(|_| adapter.trusts_client_ip);
                     adapter.edge.handle(head.map(|()| CloudflareBody { request }), client_ip, now).await
                 }
                 None => crate::respond::error(http::StatusCode::BAD_REQUEST, "Bad Request"),
@@ -166,8 +160,9 @@ async fn serve(request: web_sys::Request, env: Env) -> JsValue {
 }
 
 /// The method, path and query, and the few headers the core reads (the body stays in the
-/// request), the client's address and the time in seconds; from `readHead`'s lines.
-fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>, u64)> {
+/// request), the client's address (read only where trusted) and the time in seconds; from
+/// `readHead`'s lines.
+fn to_http(head: &str, reads_client_ip: bool) -> Option<(http::Request<()>, Option<&str>, u64)> {
     let mut lines = head.split('\n');
     let now = lines.next()?.parse::<u64>().ok()? / 1000;
     let method = lines.next()?;
@@ -177,16 +172,13 @@ fn to_http(head: &str) -> Option<(http::Request<()>, Option<&str>, u64)> {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let path_and_query = url[after_scheme..].find('/').map_or("/", |slash| &url[after_scheme + slash..]);
     let mut request = http::Request::builder().method(method).uri(path_and_query);
-    let mut client_ip = None;
-    for name in READ_HEADERS {
-        // "" for an absent header, "=" and the value for a present one.
-        let Some(value) = lines.next()?.strip_prefix('=') else { continue };
-        if name == CLIENT_IP_HEADER {
-            client_ip = Some(value);
-        } else {
+    // "" for an absent header, "=" and the value for a present one.
+    for name in REQUEST_HEADERS {
+        if let Some(value) = lines.next()?.strip_prefix('=') {
             request = request.header(name, value);
         }
     }
+    let client_ip = if reads_client_ip { lines.next()?.strip_prefix('=') } else { None };
     // One line per name, no more: no value had a line break (the Fetch spec allows none).
     if lines.next().is_some() {
         return None;
