@@ -31,8 +31,9 @@
 #   DURATION [10s]  WARMUP [3s]  THREADS [2; 1 pinned]  CONNECTIONS [16]   wrk, per measured run
 #   PIN [1 with taskset and 2 CPUs or more]  workerd runs on CPU 1 and wrk, for its rows, on CPU 0:
 #                       workerd serves on one thread, and left to the scheduler it shares its core
-#                       with wrk's threads by turns, which made a row's rounds differ by up to 30%
-#                       on a shared 2-CPU machine (about 10% pinned). PIN=0 for the old way.
+#                       with wrk's threads by turns. On the noisy 2-CPU machine of 30 November a
+#                       row's rounds still ranged over about +-20% pinned (+-30% not): read the
+#                       "Paired" line, not one round. PIN=0 for the old way.
 #   ROUNDS [3]          measured runs per row
 #   ONLY=<regex>        only the rows whose "name host" matches (e.g. ONLY='reject|jose verify$')
 #   PG [postgres://postgres@127.0.0.1:5432]   server for the database bench_edge
