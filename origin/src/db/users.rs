@@ -115,6 +115,15 @@ pub async fn in_session(pool: &Pool, id: UserId, sid: &str, now: u64) -> Result<
     Ok(Some((User::from_row(&row)?, row.try_get("live")?)))
 }
 
+/// `name` as this table compares names: folded by PostgreSQL's own `lower()`, the unique
+/// index's function. Rust's lower-casing differs from it (a final `Σ`, a dotted `İ`), and a
+/// spelling that reaches the same account must count against the same per-username limit.
+pub async fn compared_name(pool: &Pool, name: &str) -> Result<String, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached("SELECT lower($1::text)").await?;
+    Ok(client.query_one(&stmt, &[&name]).await?.try_get(0)?)
+}
+
 pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, StoreError> {
     let client = pool.get().await?;
     let stmt = client

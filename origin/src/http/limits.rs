@@ -4,12 +4,13 @@
 use std::net::IpAddr;
 
 use super::error::ApiError;
-use crate::db::throttles;
+use crate::db::{throttles, users};
 use crate::state::AppState;
 use crate::throttle::Policy;
 
-fn user_key(username: &str) -> String {
-    format!("login-user:{}", username.to_lowercase())
+/// The per-username key: one for every spelling that logs in to the same account.
+async fn user_key(state: &AppState, username: &str) -> Result<String, ApiError> {
+    Ok(format!("login-user:{}", users::compared_name(&state.pool, username).await?))
 }
 
 /// An address as the limits count it: an IPv6 host is given a whole /64, so it counts as one.
@@ -29,7 +30,7 @@ fn ip_key(prefix: &str, ip: IpAddr) -> String {
 /// A key already held back answers 429 without a hash, for a name that exists or not alike.
 pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
     let policies = state.throttles;
-    attempt(state, &user_key(username), policies.login_per_user).await?;
+    attempt(state, &user_key(state, username).await?, policies.login_per_user).await?;
     if let Some(ip) = ip {
         attempt(state, &ip_key("login", ip), policies.login_per_ip).await?;
     }
@@ -48,7 +49,7 @@ async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiE
 /// takes this attempt back (not its earlier failures: an attacker with one account of their own
 /// must not reset their guessing budget by logging in to it).
 pub async fn login_succeeded(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-    throttles::clear(&state.pool, &user_key(username)).await?;
+    throttles::clear(&state.pool, &user_key(state, username).await?).await?;
     if let Some(ip) = ip {
         let now = state.clock.now();
         let policy = state.throttles.login_per_ip;

@@ -40,6 +40,22 @@ async fn repeated_failures_lock_a_username_whether_or_not_it_exists_and_the_lock
 }
 
 #[tokio::test]
+async fn every_spelling_that_reaches_an_account_counts_against_its_one_lock() {
+    let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "3"), ("LOGIN_LOCKOUT_SECS", "60")]).await;
+    app.sign_up("σοφοσ-li").await;
+    // PostgreSQL's lower() takes each of these to the account's name; Rust's lower-casing does
+    // not (a final capital sigma becomes ς, a dotted capital I two characters).
+    let spellings = ["ΣΟΦΟΣ-LI", "σοφοσ-lİ", "Σοφοσ-Lİ"];
+    for name in spellings {
+        assert_eq!(login_status(&app, name, PASSWORD).await.0, StatusCode::OK, "{name} is the same account");
+    }
+    for name in spellings {
+        assert_eq!(login_status(&app, name, WRONG).await.0, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    assert_eq!(login_status(&app, "σοφοσ-li", PASSWORD).await, too_many(60));
+}
+
+#[tokio::test]
 async fn a_successful_login_resets_the_count() {
     let app = spawn_app_with(&[("LOGIN_MAX_FAILURES", "3")]).await;
     app.sign_up("alice").await;
