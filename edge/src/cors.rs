@@ -31,6 +31,11 @@ impl Cors {
 
     /// The headers of a response to a request from `origin` (a browser's `Origin` header).
     pub fn decorate(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+        // With no origin allowed, no answer depends on `Origin`, and a cache need not key on it
+        // (a header the runtime converts and writes on every answer, refusals included).
+        if matches!(self, Self::Origins(list) if list.is_empty()) {
+            return;
+        }
         headers.append(VARY, HeaderValue::from_static("origin"));
         let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.allows(o))) else {
             return;
@@ -53,5 +58,28 @@ impl Cors {
             );
             headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decorated(cors: &Cors, origin: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        cors.decorate(origin.map(|o| HeaderValue::from_str(o).unwrap()).as_ref(), &mut headers);
+        headers
+    }
+
+    #[test]
+    fn answers_vary_by_origin_only_where_some_origin_is_allowed() {
+        let none = Cors::parse("");
+        assert!(decorated(&none, Some("https://app.example")).is_empty());
+        let listed = Cors::parse("https://app.example/");
+        let stranger = decorated(&listed, Some("https://evil.example"));
+        assert_eq!(stranger.get(VARY).unwrap(), "origin");
+        assert!(!stranger.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
+        assert_eq!(decorated(&listed, Some("https://app.example"))[ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+        assert_eq!(decorated(&Cors::Any, None).get(VARY).unwrap(), "origin");
     }
 }
