@@ -116,8 +116,9 @@ pub async fn in_session(pool: &Pool, id: UserId, sid: &str, now: u64) -> Result<
 }
 
 /// `name` as this table compares names: folded by PostgreSQL's own `lower()`, the unique
-/// index's function. Rust's lower-casing differs from it (a final `Σ`, a dotted `İ`), and a
-/// spelling that reaches the same account must count against the same per-username limit.
+/// index's function, whatever the database's locale makes of it (a C locale folds ASCII only; a
+/// glibc one also Greek, but a final `Σ` to `σ` where Rust gives `ς`). Rust's lower-casing agrees
+/// with none of them exactly, and what is one account must be one per-username lock.
 pub async fn compared_name(pool: &Pool, name: &str) -> Result<String, StoreError> {
     let client = pool.get().await?;
     let stmt = client.prepare_cached("SELECT lower($1::text)").await?;

@@ -127,7 +127,7 @@ pub(super) async fn check_password(
 ) -> Result<User, ApiError> {
     let credentials = login.parse()?;
     let tried = credentials.username.clone();
-    limits::begin_login(state, &tried, client.ip).await?;
+    let lock = limits::begin_login(state, &tried, client.ip).await?;
     let stored = users::credentials(&state.pool, &credentials.username).await?;
     // For the audit log, which only admins read: a client learns nothing of it.
     let known = stored.as_ref().map(|stored| stored.user.id);
@@ -157,7 +157,7 @@ pub(super) async fn check_password(
         state.audit(failed(known, "bad credentials")).await;
         return Err(ApiError::BadCredentials);
     };
-    limits::login_succeeded(state, &tried, client.ip).await?;
+    limits::login_succeeded(state, &lock, client.ip).await?;
     if !user.active {
         state.metrics.login_failed(LoginFailure::Inactive);
         state.audit(failed(Some(user.id), "inactive user")).await;

@@ -8,10 +8,9 @@ use crate::db::{throttles, users};
 use crate::state::AppState;
 use crate::throttle::Policy;
 
-/// The per-username key: one for every spelling that logs in to the same account.
-async fn user_key(state: &AppState, username: &str) -> Result<String, ApiError> {
-    Ok(format!("login-user:{}", users::compared_name(&state.pool, username).await?))
-}
+/// The per-username lock an attempt counts against: one for every spelling that reaches the same
+/// account, the name folded as the users table compares names.
+pub struct UserLock(String);
 
 /// An address as the limits count it: an IPv6 host is given a whole /64, so it counts as one.
 fn ip_key(prefix: &str, ip: IpAddr) -> String {
@@ -28,13 +27,14 @@ fn ip_key(prefix: &str, ip: IpAddr) -> String {
 /// Before a password is checked, the attempt counts against the username and the address as a
 /// failure until it proves otherwise: concurrent guesses cannot all pass before any is counted.
 /// A key already held back answers 429 without a hash, for a name that exists or not alike.
-pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<UserLock, ApiError> {
     let policies = state.throttles;
-    attempt(state, &user_key(state, username).await?, policies.login_per_user).await?;
+    let lock = UserLock(format!("login-user:{}", users::compared_name(&state.pool, username).await?));
+    attempt(state, &lock.0, policies.login_per_user).await?;
     if let Some(ip) = ip {
         attempt(state, &ip_key("login", ip), policies.login_per_ip).await?;
     }
-    Ok(())
+    Ok(lock)
 }
 
 async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiError> {
@@ -48,8 +48,8 @@ async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiE
 /// The password was right: the username's failures are forgotten, and the address's count
 /// takes this attempt back (not its earlier failures: an attacker with one account of their own
 /// must not reset their guessing budget by logging in to it).
-pub async fn login_succeeded(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-    throttles::clear(&state.pool, &user_key(state, username).await?).await?;
+pub async fn login_succeeded(state: &AppState, lock: &UserLock, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    throttles::clear(&state.pool, &lock.0).await?;
     if let Some(ip) = ip {
         let now = state.clock.now();
         let policy = state.throttles.login_per_ip;

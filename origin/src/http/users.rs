@@ -117,11 +117,11 @@ async fn confirm_password(
     password: Password,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    limits::begin_login(state, &user.username, client.ip).await?;
+    let lock = limits::begin_login(state, &user.username, client.ip).await?;
     let stored = users::password_hash(&state.pool, user.id).await?.ok_or(ApiError::InvalidToken)?;
     let hasher = state.hasher.clone();
     if off_executor(move || hasher.verify(&password, &stored)).await {
-        limits::login_succeeded(state, &user.username, client.ip).await
+        limits::login_succeeded(state, &lock, client.ip).await
     } else {
         let event = audit::Event {
             detail: "wrong current password".into(),
