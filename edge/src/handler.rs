@@ -103,9 +103,10 @@ impl<O: OriginClient> Edge<O> {
             self.config.cors.preflight(browser_origin, preflight.headers_mut());
             preflight
         } else {
-            self.route(&parts.method, parts.uri.path(), &context, body).await
+            let mut answer = self.route(&parts.method, parts.uri.path(), &context, body).await;
+            self.config.cors.decorate(browser_origin, answer.headers_mut());
+            answer
         };
-        self.config.cors.decorate(browser_origin, response.headers_mut());
         response.headers_mut().insert(REQUEST_ID, request_id);
         response
     }

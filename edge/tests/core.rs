@@ -254,6 +254,7 @@ async fn cors_preflights_are_answered_at_the_edge_for_allowed_origins_only() {
     assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
     assert!(allowed.headers()["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+    assert_eq!(allowed.headers().get_all("vary").iter().collect::<Vec<_>>(), ["origin"]);
     let (refused, _) = handle(RecordingOrigin::default(), preflight("https://evil.example")).await;
     assert!(!refused.headers().contains_key("access-control-allow-origin"));
     assert!(origin.requests.borrow().is_empty());
