@@ -9,7 +9,8 @@
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use shared::api::{Grant, MAX_BODY_BYTES};
+use shared::api::MAX_BODY_BYTES;
+use shared::contract::Grant;
 use shared::domain::{Role, TokenKind, UserId};
 use shared::session::Ticket;
 use shared::token::{Subject, TokenError, TokenService, VerifiedToken};

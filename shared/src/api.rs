@@ -60,6 +60,9 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// The headers of every token answer: tokens are never cached (RFC 6749 5.1).
+pub const TOKEN_HEADERS: [(&str, &str); 2] = [("cache-control", "no-store"), ("pragma", "no-cache")];
+
 /// The answer of every token endpoint. `expires_in` is the access token's lifetime in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -69,6 +72,21 @@ pub struct TokenPair {
     #[cfg_attr(feature = "openapi", schema(example = "bearer"))]
     pub token_type: String,
     pub expires_in: u64,
+}
+
+#[cfg(feature = "http")]
+impl TokenPair {
+    /// The pair as the 200 answer of a token route, with [`TOKEN_HEADERS`].
+    pub fn to_response(&self) -> http::Response<Vec<u8>> {
+        // Serializing strings into a Vec cannot fail.
+        let mut response = http::Response::new(serde_json::to_vec(self).unwrap_or_default());
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        for (name, value) in TOKEN_HEADERS {
+            headers.insert(name, http::HeaderValue::from_static(value));
+        }
+        response
+    }
 }
 
 /// A user as the API shows it: never the password hash. Dates are UTC without an offset and
@@ -230,20 +248,6 @@ impl AdminUserUpdate {
             Err(errors)
         }
     }
-}
-
-/// The origin's answer to the edge after a password or refresh-token check (internal API): whom
-/// to issue a pair for, and which generation of which session (a [`crate::session::Ticket`]).
-/// The edge signs; the hash never leaves the origin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grant {
-    pub user_id: i64,
-    pub username: String,
-    pub role: Role,
-    pub ver: i64,
-    pub sid: String,
-    pub generation: u32,
-    pub issued_at: u64,
 }
 
 /// One of the current user's live sessions (`GET /users/sessions`). Dates as [`UserOut`]'s.

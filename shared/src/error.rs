@@ -21,12 +21,14 @@ pub mod detail {
     pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
     pub const BODY_TOO_LARGE: &str = "Request body too large";
     pub const URI_TOO_LONG: &str = "URI Too Long";
+    pub const BAD_REQUEST: &str = "Bad Request";
     /// FastAPI's words for a body that could not be read.
     pub const BODY_UNREADABLE: &str = "There was an error parsing the body";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
     pub const DB_UNAVAILABLE: &str = "Service temporarily unavailable";
     pub const ORIGIN_UNAVAILABLE: &str = "Upstream service unavailable";
     pub const ORIGIN_TIMEOUT: &str = "Upstream service timed out";
+    pub const MISCONFIGURED: &str = "Service misconfigured";
     pub const INTERNAL: &str = "Internal Server Error";
 }
 

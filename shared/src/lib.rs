@@ -4,7 +4,8 @@
 //! The core is `no_std` + `alloc`: domain types, password policy, PBKDF2 PHC hashing with a
 //! caller-supplied salt, and the FastAPI-shaped error body. Features add the rest:
 //! `jwt` (token issue and verify, jwt-simple in pure Rust), `hashing` (random salts and the
-//! commonly-used-password blocklist, the origin's side) and `openapi` (utoipa schemas).
+//! commonly-used-password blocklist, the origin's side), `openapi` (utoipa schemas) and `http`
+//! (refusals and token answers as `http` responses, for the two sides that speak `http`).
 #![no_std]
 
 extern crate alloc;
@@ -14,6 +15,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod api;
+pub mod contract;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "fuzzing")]
@@ -22,6 +24,7 @@ pub mod fuzz;
 pub mod keys;
 pub mod password;
 pub mod policy;
+pub mod refusal;
 pub mod session;
 #[cfg(feature = "jwt")]
 pub mod token;

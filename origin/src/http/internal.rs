@@ -12,7 +12,8 @@ use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use shared::api::{Grant, LoginRequest, RefreshRequest};
+use shared::api::{LoginRequest, RefreshRequest};
+use shared::contract::Grant;
 use shared::session::Ticket;
 use subtle::ConstantTimeEq;
 
