@@ -7,6 +7,12 @@
 //! One hash here is what one login costs the origin, so `nproc / time` is the most logins per
 //! second the machine allows (bench/load.sh compares its measured rate with that bound).
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark: fixed inputs, and a failure stops it with its reason"
+)]
+
 use core::hint::black_box;
 use core::num::NonZeroU32;
 use core::time::Duration;
@@ -48,7 +54,7 @@ fn pbkdf2_600k(c: &mut Criterion) {
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
     group.bench_function("shared_hash_with_salt", |b| {
-        b.iter(|| password::hash_with_salt(black_box(&password), black_box(&SALT), &policy))
+        b.iter(|| password::hash_with_salt(black_box(&password), black_box(&SALT), &policy));
     });
     group.bench_function("shared_verify", |b| b.iter(|| password::verify(black_box(&password), black_box(&phc))));
     group.bench_function("pbkdf2_crate_raw", |b| {
@@ -56,14 +62,14 @@ fn pbkdf2_600k(c: &mut Criterion) {
             let mut out = [0u8; 32];
             pbkdf2::pbkdf2_hmac::<Sha256>(black_box(PASSWORD.as_bytes()), black_box(&SALT), ITERATIONS, &mut out);
             out
-        })
+        });
     });
     group.bench_function("ring_derive", |b| {
         b.iter(|| {
             let mut out = [0u8; 32];
             ring_derive(black_box(&mut out));
             out
-        })
+        });
     });
     group.bench_function("ring_verify", |b| {
         let iterations = NonZeroU32::new(ITERATIONS).expect("a positive iteration count");
@@ -76,7 +82,7 @@ fn pbkdf2_600k(c: &mut Criterion) {
                 &from_ring,
             )
             .is_ok()
-        })
+        });
     });
     group.finish();
 }

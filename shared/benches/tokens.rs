@@ -11,6 +11,14 @@
 //! The `hs256_verify_parts` group splits one verification into its steps (base64, HMAC, JSON),
 //! each beside the implementation `jsonwebtoken` uses, to show where jwt-simple spends its time.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::format_collect,
+    clippy::disallowed_methods,
+    reason = "a benchmark: a tool with fixed inputs that reads the real clock once; a failure stops it"
+)]
+
 use core::hint::black_box;
 use core::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,7 +34,7 @@ use shared::domain::{Role, TokenKind, UserId};
 use shared::session::Ticket;
 use shared::token::{Keyring, LEEWAY_SECS, MAX_TOKEN_LEN, Subject, TokenService, TokenSettings};
 
-/// 64 hex characters, as `openssl rand -hex 32` prints (the origin's JWT_SECRET).
+/// 64 hex characters, as `openssl rand -hex 32` prints (the origin's `JWT_SECRET`).
 const SECRET: &str = "3f9c1e7a5b2d8046c1e9f7a3b5d2084e6c1a9f3e7b5d20486a1c9e3f7b5d2048";
 
 /// The claims `shared::token` writes, as one flat struct: what a `jsonwebtoken` user would declare.
@@ -175,11 +183,11 @@ fn issue(c: &mut Criterion) {
     let f = fixture();
     let mut group = c.benchmark_group("hs256_issue");
     group.bench_function("shared_issue_access", |b| {
-        b.iter(|| f.service.issue(black_box(&f.subject), TokenKind::Access, black_box(&f.ticket)))
+        b.iter(|| f.service.issue(black_box(&f.subject), TokenKind::Access, black_box(&f.ticket)));
     });
     group.bench_function("jsonwebtoken_issue_access", |b| b.iter(|| jsonwebtoken_issue(black_box(&f))));
     group.bench_function("shared_issue_pair", |b| {
-        b.iter(|| f.service.issue_pair(black_box(&f.subject), black_box(&f.ticket)))
+        b.iter(|| f.service.issue_pair(black_box(&f.subject), black_box(&f.ticket)));
     });
     group.finish();
 }
@@ -188,13 +196,13 @@ fn verify(c: &mut Criterion) {
     let f = fixture();
     let mut group = c.benchmark_group("hs256_verify");
     group.bench_function("shared_verify_access", |b| {
-        b.iter(|| f.service.verify(black_box(&f.token), TokenKind::Access, f.now).expect("a valid token"))
+        b.iter(|| f.service.verify(black_box(&f.token), TokenKind::Access, f.now).expect("a valid token"));
     });
     group.bench_function("jsonwebtoken_verify_access", |b| {
-        b.iter(|| jsonwebtoken_verify(&f, black_box(&f.token)).expect("a valid token"))
+        b.iter(|| jsonwebtoken_verify(&f, black_box(&f.token)).expect("a valid token"));
     });
     group.bench_function("jsonwebtoken_verify_access_by_kid", |b| {
-        b.iter(|| jsonwebtoken_verify_by_kid(&f, black_box(&f.token)).expect("a valid token"))
+        b.iter(|| jsonwebtoken_verify_by_kid(&f, black_box(&f.token)).expect("a valid token"));
     });
     group.finish();
 }
@@ -223,11 +231,11 @@ fn verify_parts(c: &mut Criterion) {
     let mut group = c.benchmark_group("hs256_verify_parts");
     // The whole of jwt-simple's verify, without shared's header pre-pass.
     group.bench_function("jwt_simple_verify_token", |b| {
-        b.iter(|| key.verify_token::<CustomClaims>(black_box(token), Some(options())).expect("a valid token"))
+        b.iter(|| key.verify_token::<CustomClaims>(black_box(token), Some(options())).expect("a valid token"));
     });
     // shared's pre-pass: alg and kid before choosing the key (jwt-simple parses the header again).
     group.bench_function("jwt_simple_decode_metadata", |b| {
-        b.iter(|| Token::decode_metadata(black_box(token)).expect("a header"))
+        b.iter(|| Token::decode_metadata(black_box(token)).expect("a header"));
     });
     // base64url of the claims and the tag: ct-codecs (jwt-simple, constant-time) and base64 (jsonwebtoken).
     group.bench_function("ct_codecs_b64_claims_and_tag", |b| {
@@ -235,7 +243,7 @@ fn verify_parts(c: &mut Criterion) {
             let claims = Base64UrlSafeNoPadding::decode_to_vec(black_box(claims_b64), None).expect("base64");
             let tag = Base64UrlSafeNoPadding::decode_to_vec(black_box(tag_b64), None).expect("base64");
             (claims, tag)
-        })
+        });
     });
     group.bench_function("base64_b64_claims_and_tag", |b| {
         use base64::Engine as _;
@@ -244,29 +252,29 @@ fn verify_parts(c: &mut Criterion) {
             let claims = engine.decode(black_box(claims_b64)).expect("base64");
             let tag = engine.decode(black_box(tag_b64)).expect("base64");
             (claims, tag)
-        })
+        });
     });
     // HMAC-SHA256 over the signing input: hmac-sha256 (jwt-simple, portable SHA-256),
     // hmac + sha2 (jsonwebtoken; sha2 uses the CPU's SHA extensions when present), and ring.
     group.bench_function("hmac_sha256_crate_tag", |b| {
-        b.iter(|| key.authentication_tag(black_box(signing_input.as_bytes())))
+        b.iter(|| key.authentication_tag(black_box(signing_input.as_bytes())));
     });
     group.bench_function("rustcrypto_hmac_sha2_tag", |b| {
         b.iter(|| {
             jsonwebtoken::crypto::sign(black_box(signing_input.as_bytes()), &f.encoding_key, Algorithm::HS256)
                 .expect("signing")
-        })
+        });
     });
     group.bench_function("ring_hmac_tag", |b| {
-        b.iter(|| ring::hmac::sign(&ring_key, black_box(signing_input.as_bytes())))
+        b.iter(|| ring::hmac::sign(&ring_key, black_box(signing_input.as_bytes())));
     });
     // The claims JSON: into jwt-simple's JWTClaims with the custom part flattened (serde buffers
     // the whole object first), and into one flat struct.
     group.bench_function("serde_json_claims_flattened", |b| {
-        b.iter(|| serde_json::from_slice::<JWTClaims<CustomClaims>>(black_box(&claims_json)).expect("claims"))
+        b.iter(|| serde_json::from_slice::<JWTClaims<CustomClaims>>(black_box(&claims_json)).expect("claims"));
     });
     group.bench_function("serde_json_claims_flat", |b| {
-        b.iter(|| serde_json::from_slice::<FlatClaims>(black_box(&claims_json)).expect("claims"))
+        b.iter(|| serde_json::from_slice::<FlatClaims>(black_box(&claims_json)).expect("claims"));
     });
     group.finish();
 }
@@ -280,10 +288,10 @@ fn verify_by_algorithm(c: &mut Criterion) {
     eddsa.verify(&eddsa_token, TokenKind::Access, f.now).expect("shared verifies its own EdDSA token");
     let mut group = c.benchmark_group("verify_by_algorithm");
     group.bench_function("shared_verify_hs256", |b| {
-        b.iter(|| f.service.verify(black_box(&f.token), TokenKind::Access, f.now))
+        b.iter(|| f.service.verify(black_box(&f.token), TokenKind::Access, f.now));
     });
     group.bench_function("shared_verify_eddsa", |b| {
-        b.iter(|| eddsa.verify(black_box(&eddsa_token), TokenKind::Access, f.now))
+        b.iter(|| eddsa.verify(black_box(&eddsa_token), TokenKind::Access, f.now));
     });
     group.finish();
 }

@@ -7,6 +7,13 @@
 //!
 //! Everything comes out the same every time: a pair is a pure function of its subject, ticket and
 //! key (HS256 and Ed25519 are both deterministic), and the salt is fixed.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::format_collect,
+    reason = "a tool run by hand: a failure stops it with its reason, and speed is no concern"
+)]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
 
 use serde_json::{Value, json};

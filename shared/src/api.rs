@@ -33,6 +33,8 @@ pub struct Credentials {
 }
 
 impl LoginRequest {
+    /// # Errors
+    /// Every invalid field, as the 422 lists them.
     pub fn parse(&self) -> Result<Credentials, Vec<FieldError>> {
         let mut errors = Vec::new();
         let username = collect(&mut errors, "username", login_name(&self.username));
@@ -134,6 +136,8 @@ pub struct NewUser {
 }
 
 impl UserCreate {
+    /// # Errors
+    /// Every invalid field, as the 422 lists them.
     pub fn parse(&self, policy: &PasswordPolicy) -> Result<NewUser, Vec<FieldError>> {
         let mut errors = Vec::new();
         let username = collect(&mut errors, "username", Username::parse(&self.username));
@@ -189,6 +193,9 @@ pub struct UserChanges {
 impl UserUpdate {
     /// `current` holds the user's present username and email, which a new password must not be
     /// built from either.
+    ///
+    /// # Errors
+    /// Every invalid field, as the 422 lists them.
     pub fn parse(&self, policy: &PasswordPolicy, current: [&str; 2]) -> Result<UserChanges, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut context: Vec<&str> = current.to_vec();
@@ -237,6 +244,9 @@ pub struct AdminChanges {
 
 impl AdminUserUpdate {
     /// `current` holds the user's username and email, which a new password must not be built from.
+    ///
+    /// # Errors
+    /// Every invalid field, as the 422 lists them.
     pub fn parse(&self, policy: &PasswordPolicy, current: [&str; 2]) -> Result<AdminChanges, Vec<FieldError>> {
         let mut errors = Vec::new();
         let password = optional(&mut errors, "password", self.password.as_deref(), |raw| {
@@ -272,8 +282,8 @@ pub struct AuditEventOut {
     /// Increasing; pass the last one seen as `before` for the next (older) page.
     pub id: i64,
     pub at: String,
-    /// login_succeeded, login_failed, refresh_reuse_detected, password_changed, role_changed,
-    /// active_changed, logout, logout_all, sessions_ended, user_deleted.
+    /// `login_succeeded`, `login_failed`, `refresh_reuse_detected`, `password_changed`,
+    /// `role_changed`, `active_changed`, `logout`, `logout_all`, `sessions_ended`, `user_deleted`.
     pub event: String,
     /// Whom it concerns.
     pub user_id: Option<i64>,
@@ -315,7 +325,7 @@ mod tests {
     #[test]
     fn a_sign_up_reports_every_invalid_field() {
         let body = UserCreate {
-            username: "".into(),
+            username: String::new(),
             password: "123456".into(),
             email: "nope".into(),
             first_name: "f".into(),

@@ -39,6 +39,7 @@ pub mod http_header {
 pub const INTERNAL_PREFIX: &str = "/internal/";
 
 /// Whether `path` is in the internal API (or is its root), which a client never reaches.
+#[must_use]
 pub fn is_internal(path: &str) -> bool {
     path.starts_with(INTERNAL_PREFIX) || path == "/internal"
 }
@@ -60,6 +61,7 @@ impl GrantRoute {
     pub const ALL: [Self; 3] = [Self::Token, Self::Login, Self::Refresh];
 
     /// The route a client calls (always `POST`).
+    #[must_use]
     pub const fn public_path(self) -> &'static str {
         match self {
             Self::Token => "/auth/token",
@@ -69,6 +71,7 @@ impl GrantRoute {
     }
 
     /// Where the edge asks the origin for the grant (always `POST`).
+    #[must_use]
     pub const fn internal_path(self) -> &'static str {
         match self {
             Self::Token => "/internal/v1/auth/token",
@@ -78,6 +81,7 @@ impl GrantRoute {
     }
 
     /// The grant route a client's request is, if it is one.
+    #[must_use]
     pub fn of(method: &str, path: &str) -> Option<Self> {
         if method != "POST" {
             return None;
@@ -137,6 +141,7 @@ const ROUTES: &[Rule] = &[
 ];
 
 /// What `method` on `path` asks of its caller.
+#[must_use]
 pub fn access(method: &str, path: &str) -> Access {
     ROUTES
         .iter()
@@ -210,9 +215,7 @@ impl ServiceTokens {
             raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(ToString::to_string).collect();
         match tokens.len() {
             0 => Err(ServiceTokenError::Missing),
-            1 | 2 if tokens.iter().all(|t| t.len() >= Self::MIN_LEN && !t.starts_with("change-me")) => {
-                Ok(Self(tokens))
-            }
+            1 | 2 if tokens.iter().all(|t| t.len() >= Self::MIN_LEN && !t.starts_with("change-me")) => Ok(Self(tokens)),
             1 | 2 => Err(ServiceTokenError::Weak),
             _ => Err(ServiceTokenError::TooMany),
         }
@@ -224,6 +227,7 @@ impl ServiceTokens {
     }
 
     /// Whether `presented` is one of the tokens, compared in constant time.
+    #[must_use]
     pub fn accepts(&self, presented: &[u8]) -> bool {
         self.0.iter().fold(false, |found, token| found | bool::from(token.as_bytes().ct_eq(presented)))
     }
@@ -272,6 +276,9 @@ mod tests {
         assert_eq!(ServiceTokens::parse(" , "), Err(ServiceTokenError::Missing));
         assert_eq!(ServiceTokens::parse("short"), Err(ServiceTokenError::Weak));
         assert_eq!(ServiceTokens::parse(&"change-me".repeat(4)), Err(ServiceTokenError::Weak));
-        assert_eq!(ServiceTokens::parse(&alloc::format!("{strong},{strong},{strong}")), Err(ServiceTokenError::TooMany));
+        assert_eq!(
+            ServiceTokens::parse(&alloc::format!("{strong},{strong},{strong}")),
+            Err(ServiceTokenError::TooMany)
+        );
     }
 }

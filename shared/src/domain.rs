@@ -22,16 +22,19 @@ impl Invalid {
         Self { kind, msg: msg.into() }
     }
 
+    #[must_use]
     pub fn too_short(min: usize) -> Self {
         let unit = if min == 1 { "character" } else { "characters" };
         Self::new("string_too_short", format!("String should have at least {min} {unit}"))
     }
 
+    #[must_use]
     pub fn too_long(max: usize) -> Self {
         Self::new("string_too_long", format!("String should have at most {max} characters"))
     }
 
     /// Into the 422 element for a body field.
+    #[must_use]
     pub fn at(self, field: &str) -> crate::error::FieldError {
         crate::error::FieldError::body(field, self.kind, self.msg)
     }
@@ -77,6 +80,8 @@ pub struct Username(String);
 impl Username {
     pub const MAX: usize = 64;
 
+    /// # Errors
+    /// What is wrong with it, for the 422.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let text = normalise_text(raw)?;
         check_length(&text, 1, Self::MAX)?;
@@ -95,6 +100,8 @@ pub struct Email(String);
 impl Email {
     pub const MAX: usize = 254;
 
+    /// # Errors
+    /// What is wrong with it, for the 422.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let bad = || Invalid::new("value_error", "value is not a valid email address");
         let text = normalise_text(raw)?;
@@ -128,6 +135,8 @@ pub struct PersonName(String);
 impl PersonName {
     pub const MAX: usize = 100;
 
+    /// # Errors
+    /// What is wrong with it, for the 422.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let text = normalise_text(raw)?;
         check_length(&text, 0, Self::MAX)?;
@@ -167,6 +176,7 @@ pub enum Role {
 }
 
 impl Role {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
@@ -174,6 +184,8 @@ impl Role {
         }
     }
 
+    /// # Errors
+    /// Any name but `user` and `admin`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         match raw {
             "user" => Ok(Self::User),

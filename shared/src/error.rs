@@ -40,6 +40,7 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    #[must_use]
     pub fn new(detail: &str) -> Self {
         Self { detail: detail.into() }
     }

@@ -11,6 +11,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
+use core::fmt::Write as _;
 
 use jwt_simple::prelude::{
     Ed25519KeyPair, Ed25519PublicKey, EdDSAKeyPairLike, EdDSAPublicKeyLike, HS256Key, JWTClaims, MACLike,
@@ -54,6 +55,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// # Errors
+    /// Any name but `HS256` and `EdDSA`.
     pub fn parse(name: &str) -> Result<Self, KeyConfigError> {
         match name {
             "HS256" => Ok(Self::Hs256),
@@ -62,6 +65,7 @@ impl Algorithm {
         }
     }
 
+    #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             Self::Hs256 => "HS256",
@@ -146,26 +150,41 @@ impl fmt::Debug for Keyring {
 
 impl Keyring {
     /// One HS256 key from `JWT_SECRET`.
+    ///
+    /// # Errors
+    /// A secret shorter than [`MIN_SECRET_LEN`] or the example's.
     pub fn from_secret(secret: &str) -> Result<Self, KeyConfigError> {
         Self::single(Algorithm::Hs256, secret)
     }
 
     /// Several HS256 keys from `JWT_KEYS`.
+    ///
+    /// # Errors
+    /// As [`Self::several`].
     pub fn from_spec(spec: &str) -> Result<Self, KeyConfigError> {
         Self::several(Algorithm::Hs256, spec)
     }
 
     /// One key from `JWT_SECRET`. Its `kid` is derived from the secret (a hash prefix), so every
     /// host configured with the same secret names it alike and reveals nothing of it.
+    ///
+    /// # Errors
+    /// A weak secret, or an EdDSA seed that is not 64 hex digits.
     pub fn single(algorithm: Algorithm, secret: &str) -> Result<Self, KeyConfigError> {
         let digest = Sha256::digest(secret.as_bytes());
-        let kid: String = digest[..6].iter().map(|b| alloc::format!("{b:02x}")).collect();
+        let kid = digest[..6].iter().fold(String::with_capacity(12), |mut kid, b| {
+            let _ = write!(kid, "{b:02x}");
+            kid
+        });
         let key = Key::new(algorithm, "JWT_SECRET", &kid, secret)?;
         Ok(Self { algorithm, keys: alloc::vec![(kid, key)] })
     }
 
     /// Several keys from `JWT_KEYS`: `kid:secret` pairs separated by commas; the first signs,
     /// the others still verify, so a key can be rotated without logging anyone out.
+    ///
+    /// # Errors
+    /// A malformed pair, a repeated kid, or a key [`Self::single`] refuses.
     pub fn several(algorithm: Algorithm, spec: &str) -> Result<Self, KeyConfigError> {
         let mut keys: Vec<(String, Key)> = Vec::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -189,22 +208,24 @@ impl Keyring {
         Ok(Self { algorithm, keys })
     }
 
+    #[must_use]
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
+    #[must_use]
     pub fn signing_kid(&self) -> &str {
         &self.keys[0].0
     }
 
     /// Signs `claims` with the first key.
     pub(crate) fn sign<C: Serialize + DeserializeOwned>(&self, claims: JWTClaims<C>) -> String {
-        // Serialising our own claims with a valid key cannot fail.
-        match &self.keys[0].1 {
+        let signed = match &self.keys[0].1 {
             Key::Hs256(key) => key.authenticate(claims),
             Key::Ed25519 { pair, .. } => pair.sign(claims),
-        }
-        .expect("signing a token with a valid key")
+        };
+        #[allow(clippy::expect_used, reason = "serialising our own claims with a key that parsed cannot fail")]
+        signed.expect("signing a token with a valid key")
     }
 
     /// The key a token names: with one key there is nothing to choose (jwt-simple checks the
@@ -235,6 +256,7 @@ impl Keyring {
 
     /// The public keys as a JWK Set (RFC 7517): every EdDSA key, none for HS256 (a shared secret
     /// is never published).
+    #[must_use]
     pub fn jwks(&self) -> String {
         let keys: Vec<String> = self
             .keys

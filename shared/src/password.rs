@@ -32,6 +32,8 @@ impl HashPolicy {
     /// A stored hash asking for more than this is treated as corrupt rather than computed.
     pub const MAX_ITERATIONS: u32 = 10_000_000;
 
+    /// # Errors
+    /// Fewer iterations than the floor, or more than [`Self::MAX_ITERATIONS`].
     pub fn new(iterations: u32) -> Result<Self, &'static str> {
         if !(Self::MIN_ITERATIONS..=Self::MAX_ITERATIONS).contains(&iterations) {
             return Err("PBKDF2_ITERATIONS must be between 1000 and 10000000");
@@ -39,6 +41,7 @@ impl HashPolicy {
         Ok(Self { iterations })
     }
 
+    #[must_use]
     pub fn iterations(&self) -> u32 {
         self.iterations
     }
@@ -52,6 +55,7 @@ impl Default for HashPolicy {
 
 /// The PHC string of `password` under `policy`, with the given salt (`no_std` callers bring their
 /// own randomness; with the `hashing` feature, [`hash`] draws one).
+#[must_use]
 pub fn hash_with_salt(password: &Password, salt: &[u8; SALT_LEN], policy: &HashPolicy) -> String {
     let mut out = [0u8; HASH_LEN];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.expose().as_bytes(), salt, policy.iterations, &mut out);
@@ -64,14 +68,20 @@ pub fn hash_with_salt(password: &Password, salt: &[u8; SALT_LEN], policy: &HashP
 }
 
 /// The PHC string of `password` with a fresh random salt.
+///
+/// # Panics
+/// When the operating system has no random source: no hash may be made without a salt.
 #[cfg(feature = "hashing")]
+#[must_use]
 pub fn hash(password: &Password, policy: &HashPolicy) -> String {
     let mut salt = [0u8; SALT_LEN];
+    #[allow(clippy::expect_used, reason = "without a random source no salt, and no safe hash, can be made")]
     getrandom::fill(&mut salt).expect("the operating system's random source failed");
     hash_with_salt(password, &salt, policy)
 }
 
 /// Whether `password` matches the stored PHC string. A malformed string matches nothing.
+#[must_use]
 pub fn verify(password: &Password, phc: &str) -> bool {
     let Some(stored) = Phc::parse(phc) else {
         return false;
@@ -90,11 +100,13 @@ pub fn dummy_verify(password: &Password, policy: &HashPolicy) {
 }
 
 /// The iteration count a stored PHC string asks for, if it is well-formed.
+#[must_use]
 pub fn stored_iterations(phc: &str) -> Option<u32> {
     Phc::parse(phc).map(|stored| stored.iterations)
 }
 
 /// Whether a stored hash is weaker than `policy` and should be replaced at the next login.
+#[must_use]
 pub fn needs_rehash(phc: &str, policy: &HashPolicy) -> bool {
     Phc::parse(phc).is_none_or(|stored| stored.iterations < policy.iterations || stored.hash.len() < HASH_LEN)
 }

@@ -24,6 +24,8 @@ impl PasswordPolicy {
     /// No configuration may go below this.
     pub const FLOOR_MIN_LENGTH: usize = 8;
 
+    /// # Errors
+    /// A minimum below [`Self::FLOOR_MIN_LENGTH`] or above the longest password taken.
     pub fn new(min_length: usize) -> Result<Self, &'static str> {
         if !(Self::FLOOR_MIN_LENGTH..=64).contains(&min_length) {
             return Err("PASSWORD_MIN_LENGTH must be between 8 and 64");
@@ -45,6 +47,9 @@ pub struct Password(String);
 impl Password {
     /// A password offered at login: normalised like a new one, so that the same keystrokes hash
     /// the same on any keyboard, and bounded, but held to no policy (the policy may have changed).
+    ///
+    /// # Errors
+    /// An empty or over-long password.
     pub fn candidate(raw: &str) -> Result<Self, Invalid> {
         let text = normalise_text(raw)?;
         let n = text.chars().count();
@@ -59,6 +64,9 @@ impl Password {
 
     /// A password chosen at sign-up or on a change. `context` holds words the password must not
     /// be built from: the username and the email address.
+    ///
+    /// # Errors
+    /// The first rule of the policy it breaks.
     pub fn new_password(raw: &str, policy: &PasswordPolicy, context: &[&str]) -> Result<Self, Invalid> {
         let Self(text) = Self::candidate(raw)?;
         if text.chars().count() < policy.min_length {
@@ -73,6 +81,7 @@ impl Password {
         Ok(Self(text))
     }
 
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }

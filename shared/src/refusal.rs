@@ -40,7 +40,9 @@ pub enum Refusal {
     /// Invalid input, every field at once (422), as pydantic reports it.
     Invalid(Vec<FieldError>),
     /// Held back by brute-force protection or a rate limit (429).
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     /// The origin's database is unreachable (503).
     DatabaseUnavailable,
     /// The edge could not reach the origin (502).
@@ -62,6 +64,7 @@ pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 impl Refusal {
     /// The HTTP status code.
+    #[must_use]
     pub fn status(&self) -> u16 {
         match self {
             Self::NotAuthenticated | Self::InvalidToken | Self::BadCredentials => 401,
@@ -84,6 +87,7 @@ impl Refusal {
 
     /// The `detail` of a `{"detail": "..."}` body; `None` for [`Self::Invalid`], whose detail is
     /// the list of fields.
+    #[must_use]
     pub fn detail(&self) -> Option<&'static str> {
         Some(match self {
             Self::NotAuthenticated => detail::NOT_AUTHENTICATED,
@@ -113,6 +117,7 @@ impl Refusal {
 
     /// `WWW-Authenticate`, for the 401s (RFC 6750: a rejected token says so; a missing one or a
     /// failed login only names the scheme).
+    #[must_use]
     pub fn challenge(&self) -> Option<&'static str> {
         match self {
             Self::InvalidToken => Some(INVALID_TOKEN_CHALLENGE),
@@ -122,6 +127,7 @@ impl Refusal {
     }
 
     /// `Retry-After`, in seconds (at least 1).
+    #[must_use]
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::TooManyRequests { retry_after_secs } => Some((*retry_after_secs).max(1)),
@@ -132,11 +138,13 @@ impl Refusal {
 
     /// Whether the answer must not be stored by any cache (`Cache-Control: no-store`): one that
     /// carries a secret. None of today's refusals does.
+    #[must_use]
     pub fn no_store(&self) -> bool {
         false
     }
 
     /// The JSON body.
+    #[must_use]
     pub fn body(&self) -> Vec<u8> {
         let rendered = match self {
             Self::Invalid(fields) => serde_json::to_vec(&ValidationBody { detail: fields.clone() }),
@@ -182,21 +190,23 @@ mod tests {
     /// Each refusal's status, body and headers, pinned: a change here changes what clients see.
     #[test]
     fn each_refusal_is_pinned_to_its_status_body_and_headers() {
-        let cases: [(Refusal, u16, &str, Option<&str>, Option<u64>); 21] = [
+        // (refusal, status, detail, WWW-Authenticate, Retry-After)
+        type Case = (Refusal, u16, &'static str, Option<&'static str>, Option<u64>);
+        let cases: [Case; 21] = [
             (Refusal::NotAuthenticated, 401, "Not authenticated", Some("Bearer"), None),
-            (Refusal::InvalidToken, 401, "Could not validate credentials", Some(r#"Bearer error="invalid_token""#), None),
+            (
+                Refusal::InvalidToken,
+                401,
+                "Could not validate credentials",
+                Some(r#"Bearer error="invalid_token""#),
+                None,
+            ),
             (Refusal::BadCredentials, 401, "Incorrect username or password", Some("Bearer"), None),
             (Refusal::InactiveUser, 400, "Inactive user", None, None),
             (Refusal::Forbidden, 403, "Not enough permissions", None, None),
             (Refusal::WrongCurrentPassword, 403, "Incorrect current password", None, None),
             (Refusal::Taken, 409, "Username or email already registered", None, None),
-            (
-                Refusal::LastAdmin,
-                409,
-                "The last active admin cannot be demoted, deactivated or deleted",
-                None,
-                None,
-            ),
+            (Refusal::LastAdmin, 409, "The last active admin cannot be demoted, deactivated or deleted", None, None),
             (Refusal::NotFound, 404, "Not Found", None, None),
             (Refusal::MethodNotAllowed, 405, "Method Not Allowed", None, None),
             (Refusal::BadRequest, 400, "Bad Request", None, None),
@@ -204,7 +214,13 @@ mod tests {
             (Refusal::BodyTooLarge, 413, "Request body too large", None, None),
             (Refusal::UriTooLong, 414, "URI Too Long", None, None),
             (Refusal::UnsupportedMediaType, 415, "Unsupported media type", None, None),
-            (Refusal::TooManyRequests { retry_after_secs: 0 }, 429, "Too many attempts, try again later", None, Some(1)),
+            (
+                Refusal::TooManyRequests { retry_after_secs: 0 },
+                429,
+                "Too many attempts, try again later",
+                None,
+                Some(1),
+            ),
             (Refusal::DatabaseUnavailable, 503, "Service temporarily unavailable", None, Some(5)),
             (Refusal::OriginUnavailable, 502, "Upstream service unavailable", None, Some(5)),
             (Refusal::OriginTimeout, 504, "Upstream service timed out", None, None),
@@ -224,7 +240,10 @@ mod tests {
     fn invalid_input_lists_every_field() {
         let refusal = Refusal::Invalid(vec![FieldError::body("username", "missing", "Field required")]);
         assert_eq!(refusal.status(), 422);
-        assert_eq!(body(&refusal), r#"{"detail":[{"loc":["body","username"],"msg":"Field required","type":"missing"}]}"#);
+        assert_eq!(
+            body(&refusal),
+            r#"{"detail":[{"loc":["body","username"],"msg":"Field required","type":"missing"}]}"#
+        );
     }
 
     #[cfg(feature = "http")]

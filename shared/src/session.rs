@@ -24,6 +24,7 @@ pub struct Ticket {
 
 impl Ticket {
     /// The `jti` of this generation's token of `kind`: unique across every family and kind.
+    #[must_use]
     pub fn jti(&self, kind: TokenKind) -> String {
         format!("{}.{}.{}", self.sid, self.generation, kind_letter(kind))
     }
@@ -38,6 +39,7 @@ const fn kind_letter(kind: TokenKind) -> char {
 
 /// The generation a token of `kind` in session `sid` claims through its `jti`, if it is of the
 /// form [`Ticket::jti`] makes.
+#[must_use]
 pub fn generation_of(jti: &str, sid: &str, kind: TokenKind) -> Option<u32> {
     let rest = jti.strip_prefix(sid)?.strip_prefix('.')?;
     let (number, letter) = rest.split_once('.')?;
@@ -64,6 +66,7 @@ pub enum Verdict {
 
 /// The rotation rule. `live` is the session's current generation, issued at `live_issued_at`;
 /// `presented` is the generation of the refresh token offered at `now`.
+#[must_use]
 pub fn judge(live: u32, live_issued_at: u64, presented: u32, now: u64, grace_secs: u64) -> Verdict {
     if presented == live {
         Verdict::Rotate

@@ -57,6 +57,8 @@ impl TokenSettings {
     pub const DEFAULT_ISSUER: &str = "jwt-auth";
     pub const DEFAULT_AUDIENCE: &str = "jwt-auth-api";
 
+    /// # Errors
+    /// An empty issuer or audience, or a TTL out of its bounds, naming the variable.
     pub fn check(&self) -> Result<(), KeyConfigError> {
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(KeyConfigError("JWT_ISSUER and JWT_AUDIENCE must not be empty".into()));
@@ -108,6 +110,7 @@ pub struct VerifiedToken {
 impl VerifiedToken {
     /// The session generation the token belongs to; `None` for a `jti` not of the form
     /// [`Ticket::jti`] makes (no session knows such a token).
+    #[must_use]
     pub fn generation(&self) -> Option<u32> {
         crate::session::generation_of(&self.jti, &self.sid, self.kind)
     }
@@ -125,6 +128,9 @@ struct OurClaims {
 /// Reads the token configuration by the names every host uses (`JWT_SECRET` or `JWT_KEYS`,
 /// `JWT_ALG`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`) from
 /// any source of variables: the process environment, a worker's bindings.
+///
+/// # Errors
+/// A missing or weak key, an unknown algorithm, or a bad TTL, naming the variable.
 pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<TokenService, KeyConfigError> {
     let get = |name: &str| var(name).map(|v| v.trim().into()).filter(|v: &String| !v.is_empty());
     let seconds = |name: &str, default: u64| -> Result<u64, KeyConfigError> {
@@ -147,6 +153,7 @@ pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<TokenService,
 }
 
 /// The token of an `Authorization: Bearer <token>` header value; the scheme is case-insensitive.
+#[must_use]
 pub fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;
     let token = token.trim();
@@ -161,27 +168,33 @@ pub struct TokenService {
 }
 
 impl TokenService {
+    /// # Errors
+    /// Settings that [`TokenSettings::check`] refuses.
     pub fn new(keys: Keyring, settings: TokenSettings) -> Result<Self, KeyConfigError> {
         settings.check()?;
         Ok(Self { keys, settings })
     }
 
     /// The public keys, as [`Keyring::jwks`].
+    #[must_use]
     pub fn jwks(&self) -> String {
         self.keys.jwks()
     }
 
+    #[must_use]
     pub fn settings(&self) -> &TokenSettings {
         &self.settings
     }
 
     /// A random id (128 bits, hex): a new session's, a request's.
+    #[must_use]
     pub fn random_id() -> String {
         random_id()
     }
 
     /// The access and refresh token of `ticket`'s generation for `subject`. The same inputs give
     /// the same strings (see [`crate::session`]).
+    #[must_use]
     pub fn issue_pair(&self, subject: &Subject, ticket: &Ticket) -> TokenPair {
         TokenPair {
             access_token: self.issue(subject, TokenKind::Access, ticket),
@@ -192,6 +205,7 @@ impl TokenService {
     }
 
     /// One token of `kind`.
+    #[must_use]
     pub fn issue(&self, subject: &Subject, kind: TokenKind, ticket: &Ticket) -> String {
         let ttl = match kind {
             TokenKind::Access => self.settings.access_ttl_secs,
@@ -219,6 +233,9 @@ impl TokenService {
     }
 
     /// The token's claims if it is a valid token of `expected` kind at `now`.
+    ///
+    /// # Errors
+    /// One [`TokenError`] for every reason, so that every refusal answers alike.
     pub fn verify(&self, token: &str, expected: TokenKind, now: u64) -> Result<VerifiedToken, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid("too long"));
@@ -320,6 +337,10 @@ impl RandomPool {
 
     fn take(&mut self) -> [u8; 16] {
         if self.used + 16 > self.bytes.len() {
+            #[allow(
+                clippy::expect_used,
+                reason = "without a random source no id, session or token can be made safely"
+            )]
             getrandom::fill(&mut self.bytes).expect("the platform's random source failed");
             self.used = 0;
         }
@@ -426,13 +447,14 @@ mod tests {
 
     #[test]
     fn an_hs256_token_keyed_with_the_eddsa_public_key_is_refused() {
+        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+
         let ring = Keyring::several(Algorithm::EdDsa, &alloc::format!("a:{SEED_A}")).unwrap();
         let jwks: serde_json::Value = serde_json::from_str(&ring.jwks()).unwrap();
         let public = String::from(jwks["keys"][0]["x"].as_str().unwrap());
         let genuine = service(ring).issue(&subject(), TokenKind::Access, &ticket());
         let verifier = eddsa(&alloc::format!("a:{SEED_A}"));
         // Algorithm confusion: the public key (as published, and as raw bytes) used as an HMAC key.
-        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
         let raw = Base64UrlSafeNoPadding::decode_to_vec(&public, None).unwrap();
         for secret in [public.as_bytes(), raw.as_slice()] {
             let forged = resigned_hs256(&genuine, r#"{"alg":"HS256","typ":"JWT","kid":"a"}"#, secret);

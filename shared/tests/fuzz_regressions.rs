@@ -2,6 +2,7 @@
 //! every crash they ever found (`fuzz/regressions/`, one file per input, one folder per target).
 //! A new crash input goes into `fuzz/regressions/<target>/` with the fix.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
+#![allow(clippy::expect_used, reason = "a test: its helpers fail it with their reason")]
 
 use std::path::Path;
 

@@ -7,6 +7,7 @@
 //!   here keep it verifying, so the committed file cannot silently rot.
 #![cfg(all(feature = "jwt", feature = "hashing"))]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
+#![allow(clippy::expect_used, reason = "a test: its helpers fail it with their reason")]
 
 use std::collections::BTreeMap;
 
@@ -265,7 +266,7 @@ fn the_phc_string_our_crate_made_for_hashlib_is_the_one_it_makes_today() {
 }
 
 /// Another implementation (the `jsonwebtoken` crate) verifies our EdDSA token with nothing but
-/// the JWKS we publish, as PyJWT does in check_with_pyjwt.py.
+/// the JWKS we publish, as PyJWT does in `check_with_pyjwt.py`.
 #[test]
 fn the_eddsa_token_verifies_elsewhere_from_the_published_jwks_alone() {
     use jsonwebtoken::jwk::JwkSet;
