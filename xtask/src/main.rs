@@ -5,6 +5,7 @@
     clippy::std_instead_of_core,
     reason = "the workspace sets this for shared's no_std core; xtask is a std program"
 )]
+#![allow(clippy::disallowed_methods, reason = "a tool: it waits on processes and ports by the real clock")]
 
 mod docker_files;
 mod e2e;
@@ -14,6 +15,7 @@ mod env_file;
 mod error;
 mod fuzz;
 mod interrupt;
+mod modules;
 mod net;
 mod newman;
 mod pg;
@@ -49,6 +51,7 @@ commands:
                  the edge
   fuzz [TARGET] [SECONDS]
                  fuzz one target of fuzz/ (token, signed, phc; default all) for SECONDS (60)
+  modules        checks that no crate has an import circle among its modules
   edge-build     the Cloudflare bundle (wrangler.toml's build command), with cached tools";
 
 fn main() -> ExitCode {
@@ -89,6 +92,11 @@ fn dispatch(args: &[&str]) -> Result<()> {
             fuzz::run(&targets, seconds).map(|_| eprintln!("xtask: fuzzing found no crash"))
         }
         // Not in the usage: the Docker files' check alone.
+        ["modules"] => modules::check().map(|outcome| {
+            if let summary::Outcome::Passed(Some(note)) = outcome {
+                eprintln!("xtask: {note}");
+            }
+        }),
         ["docker-files"] => docker_files::check().map(|_| eprintln!("xtask: docker files checked")),
         // Not in the usage: the schemathesis step alone.
         ["schemathesis"] => {

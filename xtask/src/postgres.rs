@@ -174,27 +174,11 @@ impl Binaries {
         if let (Some(initdb), Some(pg_ctl)) = (tools::which("initdb"), tools::which("pg_ctl")) {
             return Some(Binaries { initdb, pg_ctl });
         }
-        bin_dirs().into_iter().find_map(|dir| {
+        tools::postgres_bin_dirs().into_iter().find_map(|dir| {
             let binaries = Binaries { initdb: dir.join("initdb"), pg_ctl: dir.join("pg_ctl") };
             (tools::is_executable(&binaries.initdb) && tools::is_executable(&binaries.pg_ctl)).then_some(binaries)
         })
     }
-}
-
-/// Where distributions put the server binaries off PATH: Debian's versioned directories, newest
-/// first, then the source build's default prefix.
-pub fn bin_dirs() -> Vec<PathBuf> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_str()?.parse().ok()?;
-            Some((version, entry.path().join("bin")))
-        })
-        .collect();
-    versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-    versions.into_iter().map(|(_, dir)| dir).chain([PathBuf::from("/usr/local/pgsql/bin")]).collect()
 }
 
 /// The account the server runs as: none needed unless we are root; then `postgres` if the

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::{postgres, process, tools};
+use crate::{process, tools};
 
 pub fn create_database(server_url: &str, name: &str) -> Result<()> {
     execute(server_url, &format!("CREATE DATABASE {}", quote_ident(name)))
@@ -30,7 +30,7 @@ pub fn execute(url: &str, sql: &str) -> Result<()> {
 
 fn find() -> Option<PathBuf> {
     tools::which("psql").or_else(|| {
-        postgres::bin_dirs().into_iter().map(|dir| dir.join("psql")).find(|path| tools::is_executable(path))
+        tools::postgres_bin_dirs().into_iter().map(|dir| dir.join("psql")).find(|path| tools::is_executable(path))
     })
 }
 

@@ -7,7 +7,7 @@ use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
 use crate::workspace::{cargo, root};
-use crate::{docker_files, e2e, fuzz, process, schemathesis, tools};
+use crate::{docker_files, e2e, fuzz, modules, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
 /// PyJWT's EdDSA needs it.
@@ -23,6 +23,7 @@ pub fn test(quick: bool) -> Result<()> {
 
 fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
     summary.run("fmt", || cargo_step(&["fmt", "--all", "--", "--check"]))?;
+    summary.run("no import circles", modules::check)?;
 
     let builds: [(&str, &str, &[&str]); 2] = [
         ("build shared for thumbv7em-none-eabihf (no_std)", "thumbv7em-none-eabihf", &["--no-default-features"]),

@@ -17,6 +17,22 @@ pub fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
+/// Where distributions put the server binaries off PATH: Debian's versioned directories, newest
+/// first, then the source build's default prefix.
+pub fn postgres_bin_dirs() -> Vec<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    versions.into_iter().map(|(_, dir)| dir).chain([PathBuf::from("/usr/local/pgsql/bin")]).collect()
+}
+
 /// Adds a rustup target unless it is installed. Without rustup (a distribution's Rust) there is
 /// nothing to add, and the build itself says what is missing.
 pub fn ensure_rust_target(target: &str) -> Result<()> {
