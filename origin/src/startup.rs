@@ -53,7 +53,7 @@ impl Application {
             refresh_grace_secs: config.refresh_grace_secs,
             throttles: config.throttles,
             retention: config.retention,
-            service_tokens: config.service_tokens.clone().into(),
+            service_tokens: config.service_tokens.clone().map(Arc::new),
             metrics: Arc::new(Metrics::new()),
         };
         let listener = bind(config.addr).await?;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use shared::contract::ServiceTokens;
 use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
@@ -28,8 +29,8 @@ pub struct AppState {
     pub retention: Retention,
     /// `REFRESH_REUSE_GRACE_SECS`.
     pub refresh_grace_secs: u64,
-    /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.
-    pub service_tokens: Arc<[String]>,
+    /// `EDGE_SERVICE_TOKEN`s; none closes the internal API.
+    pub service_tokens: Option<Arc<ServiceTokens>>,
     pub metrics: Arc<Metrics>,
 }
 

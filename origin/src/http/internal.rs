@@ -1,4 +1,4 @@
-//! The internal API, under `/internal/v1/`, for the edge only. The edge checks tokens and signs
+//! The internal API, at [`GrantRoute::internal_path`], for the edge only. The edge checks tokens and signs
 //! them; the origin checks what only the database knows (passwords, users, sessions) and answers
 //! with a [`Grant`]. Callers without the service credential get 404, as for a path that does not
 //! exist, and the client address they claim is ignored.
@@ -8,14 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use shared::api::{LoginRequest, RefreshRequest};
-use shared::contract::Grant;
+use shared::contract::http_header::{CLIENT_IP, SERVICE_TOKEN};
+use shared::contract::{Grant, GrantRoute, is_internal};
 use shared::session::Ticket;
-use subtle::ConstantTimeEq;
 
 use super::auth::{begin_session, check_password, login_from, rotate_session};
 use super::error::ApiError;
@@ -23,29 +22,25 @@ use super::extract::{ClientInfo, JsonBody};
 use crate::db::users::User;
 use crate::state::AppState;
 
-/// The header that carries the service credential.
-pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-edge-token");
-/// The client's address as the edge saw it; trusted only beside a valid credential.
-pub const CLIENT_IP: HeaderName = HeaderName::from_static("x-edge-client-ip");
-
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/internal/v1/auth/token", post(token))
-        .route("/internal/v1/auth/login", post(login))
-        .route("/internal/v1/auth/refresh", post(refresh))
+        .route(GrantRoute::Token.internal_path(), post(token))
+        .route(GrantRoute::Login.internal_path(), post(login))
+        .route(GrantRoute::Refresh.internal_path(), post(refresh))
 }
 
 /// The address a request comes from: the edge's word for it when the edge called, else the peer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-/// Runs before routing: decides whether the caller is the edge, answers 404 on `/internal/` when it
-/// is not, and records the client's address.
+/// Runs on every request: decides whether the caller is the edge, answers 404 in the internal API
+/// when it is not, and records the client's address.
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let from_edge = request.headers().get(&SERVICE_TOKEN).is_some_and(|presented| {
-        state.service_tokens.iter().any(|t| bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
-    });
-    if !from_edge && request.uri().path().starts_with("/internal/") {
+    let from_edge = match (&state.service_tokens, request.headers().get(&SERVICE_TOKEN)) {
+        (Some(tokens), Some(presented)) => tokens.accepts(presented.as_bytes()),
+        _ => false,
+    };
+    if !from_edge && is_internal(request.uri().path()) {
         return ApiError::NotFound.into_response();
     }
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());

@@ -16,7 +16,7 @@ mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -29,8 +29,7 @@ use error::ApiError;
 use crate::state::AppState;
 
 use shared::api::MAX_BODY_BYTES;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use shared::contract::http_header::REQUEST_ID;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
