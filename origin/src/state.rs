@@ -15,6 +15,7 @@ use crate::config::Retention;
 use crate::db::audit;
 use crate::hasher::{PasswordHasher, off_executor};
 use crate::metrics::Metrics;
+use crate::telemetry::Chain;
 use crate::throttle::Policies;
 
 #[derive(Clone)]
@@ -39,7 +40,7 @@ impl AppState {
     /// event itself (a login, a logout) has happened.
     pub async fn audit(&self, event: audit::Event) {
         if let Err(err) = audit::record(&self.pool, &event).await {
-            tracing::warn!(event = event.kind.as_str(), %err, "audit event not recorded");
+            tracing::warn!(event = event.kind.as_str(), err = %Chain(&err), "audit event not recorded");
         }
     }
 

@@ -111,7 +111,7 @@ pub async fn rotate(
     let live_issued_at = u64::try_from(row.try_get::<_, i64>("issued_at")?).unwrap_or(0);
     let rotation = match judge(live, live_issued_at, presented, now, grace_secs) {
         Verdict::Rotate => {
-            let next = live.checked_add(1).ok_or_else(|| StoreError::Other("session generation overflow".into()))?;
+            let next = live.checked_add(1).ok_or(StoreError::GenerationOverflow)?;
             transaction
                 .execute(
                     "UPDATE sessions SET generation = $2, issued_at = $3, expires_at = $3::bigint + $4::bigint,

@@ -16,6 +16,7 @@ use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, Guarded, User};
 use crate::state::AppState;
+use shared::refusal::Refusal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +27,7 @@ pub fn router() -> Router<AppState> {
 
 /// The user a path's `{id}` names: 422 for an id that is no integer, 404 for nobody.
 async fn user_at(state: &AppState, id: &str) -> Result<User, ApiError> {
-    users::by_id(&state.pool, path_id(id)?).await?.ok_or(ApiError::NotFound)
+    users::by_id(&state.pool, path_id(id)?).await?.ok_or(ApiError::Refused(Refusal::NotFound))
 }
 
 /// An event an admin caused on user `id`.
@@ -80,7 +81,7 @@ async fn change_user(
     if before.id == admin.id && body.password.is_some() {
         // One's own password needs the current one, whatever one's role: PATCH /users asks for it.
         let message = "Use PATCH /users with current_password to change your own password";
-        return Err(ApiError::Validation(vec![FieldError::body("password", "value_error", message)]));
+        return Err(ApiError::from(vec![FieldError::body("password", "value_error", message)]));
     }
     let parsed = body.parse(&state.password_policy, [&before.username, &before.email])?;
     let password_hash = match parsed.password {
@@ -91,8 +92,8 @@ async fn change_user(
     let changes = Changes { role: parsed.role, active: parsed.active, password_hash, ..Changes::default() };
     let after = match users::guarding_admins(&state.pool, before.id, Some(&changes)).await? {
         Guarded::Done(Some(user)) => user,
-        Guarded::Done(None) | Guarded::NoSuchUser => return Err(ApiError::NotFound),
-        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
+        Guarded::Done(None) | Guarded::NoSuchUser => return Err(ApiError::Refused(Refusal::NotFound)),
+        Guarded::LastAdmin => return Err(ApiError::Refused(Refusal::LastAdmin)),
     };
     if new_password || (before.active && !after.active) {
         sessions::end_all(&state.pool, after.id, EndReason::Admin).await?;
@@ -132,8 +133,8 @@ async fn delete_user(
     let user = user_at(&state, &id).await?;
     match users::guarding_admins(&state.pool, user.id, None).await? {
         Guarded::Done(_) => {}
-        Guarded::NoSuchUser => return Err(ApiError::NotFound),
-        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
+        Guarded::NoSuchUser => return Err(ApiError::Refused(Refusal::NotFound)),
+        Guarded::LastAdmin => return Err(ApiError::Refused(Refusal::LastAdmin)),
     }
     let event = audit::Event {
         username: Some(user.username.clone()),

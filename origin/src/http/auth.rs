@@ -20,6 +20,7 @@ use crate::db::users::{self, User};
 use crate::hasher::off_executor;
 use crate::metrics::LoginFailure;
 use crate::state::AppState;
+use shared::refusal::Refusal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,7 +73,7 @@ pub(super) async fn login_from(request: Request, state: &AppState) -> Result<Log
     match media {
         MediaType::Form => parse_form(&body),
         MediaType::Json => parse_json(&body),
-        MediaType::Other => Err(ApiError::UnsupportedMediaType),
+        MediaType::Other => Err(ApiError::Refused(Refusal::UnsupportedMediaType)),
     }
 }
 
@@ -83,10 +84,10 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
             Some(field) => FieldError::body(field, "missing", "Field required"),
             None => FieldError::new(vec![LocPart::from("body")], "value_error", "Invalid form body"),
         };
-        ApiError::Validation(vec![error])
+        ApiError::from(vec![error])
     })?;
     if form.grant_type.as_deref().is_some_and(|g| g != "password") {
-        return Err(ApiError::Validation(vec![FieldError::body(
+        return Err(ApiError::from(vec![FieldError::body(
             "grant_type",
             "string_pattern_mismatch",
             "String should match pattern '^password$'",
@@ -155,13 +156,13 @@ pub(super) async fn check_password(
     let Some(user) = user else {
         state.metrics.login_failed(LoginFailure::BadCredentials);
         state.audit(failed(known, "bad credentials")).await;
-        return Err(ApiError::BadCredentials);
+        return Err(ApiError::Refused(Refusal::BadCredentials));
     };
     limits::login_succeeded(state, &lock, client.ip).await?;
     if !user.active {
         state.metrics.login_failed(LoginFailure::Inactive);
         state.audit(failed(Some(user.id), "inactive user")).await;
-        return Err(ApiError::InactiveUser);
+        return Err(ApiError::Refused(Refusal::InactiveUser));
     }
     if let Some((stronger, verified)) = stronger_hash {
         users::rehash(&state.pool, user.id, &verified, &stronger).await?;
@@ -220,7 +221,7 @@ pub(super) async fn rotate_session(
 ) -> Result<(User, Ticket), ApiError> {
     limits::rate(state, Limit::Refresh, client.ip).await?;
     let (user, verified) = authorize(state, refresh_token, TokenKind::Refresh).await?;
-    let presented = verified.generation().ok_or(ApiError::InvalidToken)?;
+    let presented = verified.generation().ok_or(ApiError::Refused(Refusal::InvalidToken))?;
     let rotation = sessions::rotate(
         &state.pool,
         &verified.sid,
@@ -243,9 +244,9 @@ pub(super) async fn rotate_session(
                 ..audit::Event::new(audit::Kind::RefreshReuseDetected, Some(user.id))
             };
             state.audit(event).await;
-            Err(ApiError::InvalidToken)
+            Err(ApiError::Refused(Refusal::InvalidToken))
         }
-        Rotation::Gone => Err(ApiError::InvalidToken),
+        Rotation::Gone => Err(ApiError::Refused(Refusal::InvalidToken)),
     }
 }
 

@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::internal::ClientIp;
 use crate::db::users::{self, User};
 use crate::state::AppState;
+use shared::refusal::Refusal;
 
 /// A JSON body. Bad JSON, a non-object, a missing field or a wrong type is a 422 naming the field.
 pub struct JsonBody<T>(pub T);
@@ -26,7 +27,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if media_type(&req) != MediaType::Json {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(ApiError::Refused(Refusal::UnsupportedMediaType));
         }
         let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(JsonBody)
@@ -56,9 +57,9 @@ pub fn media_type(req: &Request) -> MediaType {
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
+            ApiError::Refused(Refusal::BodyTooLarge)
         } else {
-            ApiError::BodyUnreadable
+            ApiError::Refused(Refusal::BodyUnreadable)
         }
     })
 }
@@ -66,14 +67,14 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
         let offset = byte_offset(bytes, err.line(), err.column());
-        ApiError::Validation(vec![FieldError::new(
+        ApiError::from(vec![FieldError::new(
             vec!["body".into(), LocPart::Index(offset as u64)],
             "json_invalid",
             "JSON decode error",
         )])
     })?;
     if !value.is_object() {
-        return Err(ApiError::Validation(vec![FieldError::new(
+        return Err(ApiError::from(vec![FieldError::new(
             vec!["body".into()],
             "model_attributes_type",
             "Input should be a valid dictionary or object to extract fields from",
@@ -88,7 +89,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 _ => {}
             }
         }
-        ApiError::Validation(vec![field_error(loc, &err.into_inner().to_string())])
+        ApiError::from(vec![field_error(loc, &err.into_inner().to_string())])
     })
 }
 
@@ -153,14 +154,14 @@ impl QueryParams {
 
     /// A 422 for every invalid value read so far.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.invalid.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.invalid)) }
+        if self.invalid.is_empty() { Ok(()) } else { Err(ApiError::from(self.invalid)) }
     }
 }
 
 /// A user id in the path (`/users/admin/{id}`): FastAPI's 422 for one that is not an integer.
 pub fn path_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map(UserId).map_err(|_| {
-        ApiError::Validation(vec![FieldError::new(
+        ApiError::from(vec![FieldError::new(
             vec![LocPart::from("path"), LocPart::from("id")],
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
@@ -203,7 +204,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let token = bearer(parts).ok_or(ApiError::NotAuthenticated)?;
+        let token = bearer(parts).ok_or(ApiError::Refused(Refusal::NotAuthenticated))?;
         let (user, token) = authorize(&state, token, TokenKind::Access).await?;
         Ok(Self { user, token })
     }
@@ -217,16 +218,16 @@ pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result
     let now = state.clock.now();
     let verified = state.tokens.verify(token, kind, now).map_err(|err| {
         tracing::debug!(reason = err.reason, "token rejected");
-        ApiError::InvalidToken
+        ApiError::Refused(Refusal::InvalidToken)
     })?;
     let (user, live) = users::in_session(&state.pool, verified.subject.user_id, &verified.sid, now)
         .await?
-        .ok_or(ApiError::InvalidToken)?;
+        .ok_or(ApiError::Refused(Refusal::InvalidToken))?;
     if user.token_version != verified.subject.ver || !live {
-        return Err(ApiError::InvalidToken);
+        return Err(ApiError::Refused(Refusal::InvalidToken));
     }
     if !user.active {
-        return Err(ApiError::InactiveUser);
+        return Err(ApiError::Refused(Refusal::InactiveUser));
     }
     Ok((user, verified))
 }
@@ -261,7 +262,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
         if user.role != Role::Admin {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::Refused(Refusal::Forbidden));
         }
         Ok(Self(user))
     }
@@ -280,7 +281,7 @@ mod tests {
 
     fn errors(body: &str) -> Vec<FieldError> {
         match parse_json::<Login>(body.as_bytes()) {
-            Err(ApiError::Validation(errors)) => errors,
+            Err(ApiError::Refused(Refusal::Invalid(errors))) => errors,
             other => panic!("expected a 422, got {other:?}"),
         }
     }

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::extract::{ClientInfo, JsonBody};
 use crate::db::users::User;
 use crate::state::AppState;
+use shared::refusal::Refusal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,7 +42,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         _ => false,
     };
     if !from_edge && is_internal(request.uri().path()) {
-        return ApiError::NotFound.into_response();
+        return ApiError::Refused(Refusal::NotFound).into_response();
     }
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let claimed = request.headers().get(&CLIENT_IP).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use crate::db::{throttles, users};
 use crate::state::AppState;
 use crate::throttle::Policy;
+use shared::refusal::Refusal;
 
 /// The per-username lock an attempt counts against: one for every spelling that reaches the same
 /// account, the name folded as the users table compares names.
@@ -40,7 +41,7 @@ pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -
 async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiError> {
     let now = state.clock.now();
     match throttles::update(&state.pool, key, &policy, |counter| counter.attempt(now, &policy)).await? {
-        Some(wait) => Err(ApiError::TooManyRequests(wait)),
+        Some(wait) => Err(ApiError::Refused(Refusal::TooManyRequests { retry_after_secs: wait })),
         None => Ok(()),
     }
 }
@@ -79,7 +80,7 @@ pub async fn rate(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Result<
     let refused =
         throttles::update(&state.pool, &ip_key(prefix, ip), &policy, |counter| counter.hit(now, &policy)).await?;
     match refused {
-        Some(secs) => Err(ApiError::TooManyRequests(secs)),
+        Some(secs) => Err(ApiError::Refused(Refusal::TooManyRequests { retry_after_secs: secs })),
         None => Ok(()),
     }
 }

@@ -30,6 +30,7 @@ use crate::state::AppState;
 
 use shared::api::MAX_BODY_BYTES;
 use shared::contract::http_header::REQUEST_ID;
+use shared::refusal::Refusal;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -41,12 +42,12 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(docs::router())
         .merge(internal::router())
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::Refused(Refusal::NotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::Refused(Refusal::MethodNotAllowed) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), internal::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(Box::new(Panicked)).into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -61,3 +62,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }
+
+/// A handler panicked (the panic hook has printed where): a 500, logged as every other.
+#[derive(Debug, thiserror::Error)]
+#[error("handler panicked")]
+struct Panicked;

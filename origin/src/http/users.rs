@@ -17,6 +17,7 @@ use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, Guarded, User};
 use crate::hasher::off_executor;
 use crate::state::AppState;
+use shared::refusal::Refusal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,7 +99,8 @@ async fn update_me(
     };
     let new_password = changes.password_hash.is_some();
     // The user may have been deleted since the token was checked.
-    let updated = users::update(&state.pool, user.id, &changes).await?.ok_or(ApiError::InvalidToken)?;
+    let updated =
+        users::update(&state.pool, user.id, &changes).await?.ok_or(ApiError::Refused(Refusal::InvalidToken))?;
     if new_password {
         // Its tokens are void already (the version moved); their sessions end with them.
         sessions::end_all(&state.pool, user.id, EndReason::PasswordChange).await?;
@@ -118,7 +120,7 @@ async fn confirm_password(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let lock = limits::begin_login(state, &user.username, client.ip).await?;
-    let stored = users::password_hash(&state.pool, user.id).await?.ok_or(ApiError::InvalidToken)?;
+    let stored = users::password_hash(&state.pool, user.id).await?.ok_or(ApiError::Refused(Refusal::InvalidToken))?;
     let hasher = state.hasher.clone();
     if off_executor(move || hasher.verify(&password, &stored)).await {
         limits::login_succeeded(state, &lock, client.ip).await
@@ -128,7 +130,7 @@ async fn confirm_password(
             ..audit::Event::new(audit::Kind::LoginFailed, Some(user.id))
         };
         state.audit(event).await;
-        Err(ApiError::WrongCurrentPassword)
+        Err(ApiError::Refused(Refusal::WrongCurrentPassword))
     }
 }
 
@@ -150,8 +152,8 @@ async fn delete_me(
     // active admin stays.
     match users::guarding_admins(&state.pool, user.id, None).await? {
         Guarded::Done(_) => {}
-        Guarded::NoSuchUser => return Err(ApiError::InvalidToken),
-        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
+        Guarded::NoSuchUser => return Err(ApiError::Refused(Refusal::InvalidToken)),
+        Guarded::LastAdmin => return Err(ApiError::Refused(Refusal::LastAdmin)),
     }
     let event = audit::Event {
         username: Some(user.username.clone()),
