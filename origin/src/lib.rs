@@ -2,6 +2,7 @@
 //! CLI over [`startup::Application`], which the integration tests build too.
 
 pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;

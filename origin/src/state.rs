@@ -8,12 +8,10 @@ use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
 
-use shared::policy::Password;
-
 use crate::clock::Clock;
 use crate::config::Retention;
 use crate::db::audit;
-use crate::hasher::{PasswordHasher, off_executor};
+use crate::hasher::PasswordHasher;
 use crate::metrics::Metrics;
 use crate::telemetry::Chain;
 use crate::throttle::Policies;
@@ -42,11 +40,5 @@ impl AppState {
         if let Err(err) = audit::record(&self.pool, &event).await {
             tracing::warn!(event = event.kind.as_str(), err = %Chain(&err), "audit event not recorded");
         }
-    }
-
-    /// A new PHC string for `password`, computed off the async executor.
-    pub async fn hash_password(&self, password: Password) -> String {
-        let hasher = self.hasher.clone();
-        off_executor(move || hasher.hash(&password)).await
     }
 }

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 
 use chrono::NaiveDateTime;
 use deadpool_postgres::Pool;
+use shared::api::SessionOut;
 use shared::domain::UserId;
 use shared::session::{Ticket, Verdict, judge};
 
-use super::{StoreError, secs};
+use super::{StoreError, api_date, secs};
 
 /// Why a session ended (the `end_reason` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,20 @@ pub struct Session {
     pub last_used_at: NaiveDateTime,
     pub user_agent: String,
     pub client_ip: Option<String>,
+}
+
+impl Session {
+    /// The API's view; `current` when it is the session of the token asking.
+    pub fn to_out(&self, current_sid: &str) -> SessionOut {
+        SessionOut {
+            current: self.id == current_sid,
+            id: self.id.clone(),
+            created_at: api_date(&self.created_at),
+            last_used_at: api_date(&self.last_used_at),
+            user_agent: self.user_agent.clone(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
 }
 
 /// Starts a session at generation 0 and answers its first ticket.

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use shared::error::FieldError;
 use shared::refusal::Refusal;
 
+use crate::auth::AuthError;
 use crate::db::StoreError;
 use crate::telemetry::Chain;
 
@@ -39,9 +40,14 @@ impl IntoResponse for ApiError {
                 Refusal::Internal
             }
         };
-        let (parts, body) = refusal.to_response().into_parts();
-        Response::from_parts(parts, Body::from(body))
+        render(refusal.to_response())
     }
+}
+
+/// An answer `shared` rendered (a refusal, a token pair) as axum's response.
+pub fn render(response: axum::http::Response<Vec<u8>>) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body))
 }
 
 impl From<Refusal> for ApiError {
@@ -54,6 +60,25 @@ impl From<Refusal> for ApiError {
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         Self::Refused(Refusal::Invalid(errors))
+    }
+}
+
+/// What the service layer's refusals are to a client.
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        Self::Refused(match err {
+            AuthError::Invalid(errors) => Refusal::Invalid(errors),
+            AuthError::BadCredentials => Refusal::BadCredentials,
+            AuthError::InactiveUser => Refusal::InactiveUser,
+            AuthError::InvalidToken => Refusal::InvalidToken,
+            AuthError::NotAnAdmin => Refusal::Forbidden,
+            AuthError::WrongCurrentPassword => Refusal::WrongCurrentPassword,
+            AuthError::Taken => Refusal::Taken,
+            AuthError::LastAdmin => Refusal::LastAdmin,
+            AuthError::NoSuchUser => Refusal::NotFound,
+            AuthError::TooManyRequests { retry_after_secs } => Refusal::TooManyRequests { retry_after_secs },
+            AuthError::Store(err) => return err.into(),
+        })
     }
 }
 

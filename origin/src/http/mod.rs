@@ -4,12 +4,12 @@
 mod admin;
 mod auth;
 mod docs;
+pub mod edge;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod internal;
 mod keys;
-mod limits;
 pub mod metrics;
 mod sessions;
 mod users;
@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(internal::router())
         .fallback(|| async { ApiError::Refused(Refusal::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::Refused(Refusal::MethodNotAllowed) })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), internal::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(Box::new(Panicked)).into_response()))
