@@ -98,7 +98,7 @@ mod tests {
     use super::*;
 
     /// Status, body and every header of the answer `err` becomes.
-    pub(crate) async fn answer(err: impl Into<ApiError>) -> (u16, String, Vec<(String, String)>) {
+    async fn answer(err: impl Into<ApiError>) -> (u16, String, Vec<(String, String)>) {
         let response = err.into().into_response();
         let status = response.status().as_u16();
         let headers = response
@@ -111,7 +111,7 @@ mod tests {
     }
 
     /// `(status, body, headers)` of a `{"detail": ...}` answer with `extra` headers.
-    pub(crate) fn refused(status: u16, detail: &str, extra: &[(&str, &str)]) -> (u16, String, Vec<(String, String)>) {
+    fn refused(status: u16, detail: &str, extra: &[(&str, &str)]) -> (u16, String, Vec<(String, String)>) {
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         headers.extend(extra.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
         (status, format!(r#"{{"detail":"{detail}"}}"#), headers)
@@ -139,6 +139,47 @@ mod tests {
         assert_eq!(status, 422);
         assert_eq!(body, r#"{"detail":[{"loc":["body","username"],"msg":"Field required","type":"missing"}]}"#);
         assert_eq!(headers, [("content-type".to_owned(), "application/json".to_owned())]);
+    }
+
+    /// Each refusal of the service layer, as clients see it: a change here changes the API.
+    #[tokio::test]
+    async fn each_service_error_is_pinned_to_its_status_body_and_headers() {
+        let challenge = ("www-authenticate", "Bearer");
+        let invalid = ("www-authenticate", r#"Bearer error="invalid_token""#);
+        let cases = [
+            (AuthError::BadCredentials, refused(401, "Incorrect username or password", &[challenge])),
+            (AuthError::InvalidToken, refused(401, "Could not validate credentials", &[invalid])),
+            (AuthError::InactiveUser, refused(400, "Inactive user", &[])),
+            (AuthError::NotAnAdmin, refused(403, "Not enough permissions", &[])),
+            (AuthError::WrongCurrentPassword, refused(403, "Incorrect current password", &[])),
+            (AuthError::NoSuchUser, refused(404, "Not Found", &[])),
+            (AuthError::Taken, refused(409, "Username or email already registered", &[])),
+            (
+                AuthError::LastAdmin,
+                refused(409, "The last active admin cannot be demoted, deactivated or deleted", &[]),
+            ),
+            (
+                AuthError::TooManyRequests { retry_after_secs: 42 },
+                refused(429, "Too many attempts, try again later", &[("retry-after", "42")]),
+            ),
+            (
+                AuthError::TooManyRequests { retry_after_secs: 0 },
+                refused(429, "Too many attempts, try again later", &[("retry-after", "1")]),
+            ),
+            (
+                AuthError::Store(StoreError::Unavailable(Box::new(Failure))),
+                refused(503, "Service temporarily unavailable", &[("retry-after", "5")]),
+            ),
+            (AuthError::Store(StoreError::GenerationOverflow), refused(500, "Internal Server Error", &[])),
+        ];
+        for (err, expected) in cases {
+            let name = format!("{err:?}");
+            assert_eq!(answer(err).await, expected, "{name}");
+        }
+        let fields = vec![FieldError::body("password", "value_error", "Use PATCH /users")];
+        let (status, body, _) = answer(AuthError::Invalid(fields)).await;
+        assert_eq!(status, 422);
+        assert_eq!(body, r#"{"detail":[{"loc":["body","password"],"msg":"Use PATCH /users","type":"value_error"}]}"#);
     }
 
     /// The refusals the HTTP layer makes itself (extractors, fallbacks), as clients see them.
