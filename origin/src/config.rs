@@ -66,7 +66,7 @@ impl Config {
         let database_url = get("DATABASE_URL").ok_or_else(|| {
             ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
         })?;
-        let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
+        let addr = parse_or(&get, "ORIGIN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
         let metrics_addr = get("METRICS_ADDR")
             .map(|raw| {
                 raw.parse().map_err(|_| ConfigError(format!("METRICS_ADDR={raw}: use host:port, e.g. 127.0.0.1:9100")))
