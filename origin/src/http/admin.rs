@@ -8,10 +8,11 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use shared::api::{AdminUserUpdate, AuditEventOut, UserOut};
 use shared::domain::UserId;
-use shared::error::{ErrorBody, ValidationBody};
+use shared::error::ErrorBody;
 
 use super::error::ApiError;
 use super::extract::{AdminUser, JsonBody, QueryParams, path_id};
+use super::responses::AdminRefusals;
 use super::users::{DEFAULT_PAGE, MAX_PAGE};
 use crate::auth::{Caller, admin};
 use crate::state::AppState;
@@ -28,11 +29,8 @@ pub fn router() -> Router<AppState> {
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = UserOut),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 422, description = "The id is not an integer", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn read_user(
     State(state): State<AppState>,
@@ -51,12 +49,9 @@ async fn read_user(
     request_body = AdminUserUpdate,
     responses(
         (status = 200, description = "The changed user", body = UserOut),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn change_user(
     State(state): State<AppState>,
@@ -74,12 +69,9 @@ async fn change_user(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
-        (status = 422, description = "The id is not an integer", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn delete_user(
     State(state): State<AppState>,
@@ -96,11 +88,8 @@ async fn delete_user(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Every session has ended"),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 422, description = "The id is not an integer", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn end_sessions(
     State(state): State<AppState>,
@@ -132,10 +121,7 @@ struct AuditPage {
 #[utoipa::path(get, path = "/users/admin/audit", tag = "admin", params(AuditPage), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = Vec<AuditEventOut>),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 422, description = "Invalid limit, before or user_id", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn audit_log(
     State(state): State<AppState>,

@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use shared::api::{LoginRequest, RefreshRequest, TokenPair};
-use shared::error::{ErrorBody, ValidationBody};
 
 use super::error::{ApiError, render};
 use super::extract::{JsonBody, TokenForm, TokenRequest};
+use super::responses::TokenRefusals;
 use crate::auth::sessions::SignedIn;
 use crate::auth::{self, Caller};
 use crate::state::AppState;
@@ -29,13 +29,7 @@ pub fn router() -> Router<AppState> {
     )),
     responses(
         (status = 200, description = "A token pair", body = TokenPair),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Incorrect username or password", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
-        (status = 415, description = "Neither JSON nor a form", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        TokenRefusals,
     ))]
 async fn token(
     State(state): State<AppState>,
@@ -50,13 +44,7 @@ async fn token(
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "A token pair", body = TokenPair),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Incorrect username or password", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        TokenRefusals,
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -73,13 +61,7 @@ async fn login(
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = TokenPair),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Invalid, spent or revoked refresh token", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        TokenRefusals,
     ))]
 async fn refresh(
     State(state): State<AppState>,

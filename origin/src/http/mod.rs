@@ -11,6 +11,7 @@ mod health;
 pub mod internal;
 mod keys;
 pub mod metrics;
+mod responses;
 mod sessions;
 mod users;
 

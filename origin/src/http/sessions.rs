@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::api::SessionOut;
-use shared::error::ErrorBody;
 
 use super::error::ApiError;
 use super::extract::CurrentSession;
+use super::responses::BearerRefusals;
 use crate::auth::{Caller, sessions};
 use crate::state::AppState;
 
@@ -24,9 +24,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "The session has ended"),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BearerRefusals,
     ))]
 async fn logout(
     State(state): State<AppState>,
@@ -41,9 +39,7 @@ async fn logout(
 #[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session has ended"),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BearerRefusals,
     ))]
 async fn logout_all(
     State(state): State<AppState>,
@@ -58,9 +54,7 @@ async fn logout_all(
 #[utoipa::path(get, path = "/users/sessions", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, description = "The live sessions", body = Vec<SessionOut>),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BearerRefusals,
     ))]
 async fn list(State(state): State<AppState>, current: CurrentSession) -> Result<Json<Vec<SessionOut>>, ApiError> {
     let live = sessions::live(&state, &current.user).await?;

@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::api::{UserCreate, UserOut, UserUpdate};
-use shared::error::{ErrorBody, ValidationBody};
+use shared::error::ErrorBody;
 
 use super::error::ApiError;
 use super::extract::{AdminUser, CurrentUser, JsonBody, QueryParams};
+use super::responses::{AdminRefusals, BearerRefusals, BodyRefusals};
 use crate::auth::{Caller, account, admin};
 use crate::state::AppState;
 
@@ -24,11 +25,7 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 201, description = "The new user", body = UserOut),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BodyRefusals,
     ))]
 async fn sign_up(
     State(state): State<AppState>,
@@ -43,9 +40,7 @@ async fn sign_up(
 #[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, description = "The current user", body = UserOut),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BearerRefusals,
     ))]
 async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
     Json(user.to_out())
@@ -56,15 +51,10 @@ async fn read_me(CurrentUser(user): CurrentUser) -> Json<UserOut> {
 #[utoipa::path(patch, path = "/users", tag = "users", request_body = UserUpdate, security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed user", body = UserOut),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 403, description = "Wrong current_password", body = ErrorBody),
         (status = 409, description = "Username or email already registered", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BearerRefusals,
+        BodyRefusals,
     ))]
 async fn update_me(
     State(state): State<AppState>,
@@ -80,10 +70,8 @@ async fn update_me(
 #[utoipa::path(delete, path = "/users", tag = "users", security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
         (status = 409, description = "The last active admin cannot delete itself", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        BearerRefusals,
     ))]
 async fn delete_me(
     State(state): State<AppState>,
@@ -115,10 +103,7 @@ pub(super) const DEFAULT_PAGE: i64 = 100;
     responses(
         (status = 200, description = "A page of users", body = Vec<UserOut>),
         (status = 400, description = "Inactive user", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 422, description = "Invalid limit or offset", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn list_users(
     State(state): State<AppState>,
