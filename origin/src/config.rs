@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use shared::contract::{SERVICE_TOKEN_VAR, ServiceTokens};
 use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
@@ -47,8 +48,8 @@ pub struct Config {
     /// `LOG_FORMAT`: `json` or `pretty` (default).
     pub json_logs: bool,
     /// `EDGE_SERVICE_TOKEN`: the credentials the edge presents on the internal API; two
-    /// (comma-separated) while one is rotated. None: the internal API answers 404 to everyone.
-    pub service_tokens: Vec<String>,
+    /// (comma-separated) while one is rotated. Unset: the internal API answers 404 to everyone.
+    pub service_tokens: Option<ServiceTokens>,
 }
 
 impl Config {
@@ -65,7 +66,7 @@ impl Config {
         let database_url = get("DATABASE_URL").ok_or_else(|| {
             ConfigError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/jwt_auth)".into())
         })?;
-        let addr = parse_or(&get, "ORIGIN_ADDR", "127.0.0.1:8000".parse().expect("a valid default address"))?;
+        let addr = parse_or(&get, "ORIGIN_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
         let metrics_addr = get("METRICS_ADDR")
             .map(|raw| {
                 raw.parse().map_err(|_| ConfigError(format!("METRICS_ADDR={raw}: use host:port, e.g. 127.0.0.1:9100")))
@@ -107,15 +108,9 @@ impl Config {
                 return Err(ConfigError(format!("LOG_FORMAT={other}: use json or pretty")));
             }
         };
-        let service_tokens: Vec<String> = get("EDGE_SERVICE_TOKEN")
-            .map(|raw| raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default();
-        if service_tokens.len() > 2 {
-            return Err(ConfigError("EDGE_SERVICE_TOKEN holds at most two tokens (the current and the next)".into()));
-        }
-        if service_tokens.iter().any(|t| t.len() < 32 || t.starts_with("change-me")) {
-            return Err(ConfigError("EDGE_SERVICE_TOKEN must be a random value of at least 32 bytes".into()));
-        }
+        let service_tokens = get(SERVICE_TOKEN_VAR)
+            .map(|raw| ServiceTokens::parse(&raw).map_err(|e| ConfigError(e.to_string())))
+            .transpose()?;
         Ok(Self {
             database_url,
             addr,
@@ -190,5 +185,19 @@ mod tests {
         assert!(err.contains("PBKDF2_ITERATIONS"), "{err}");
         let err = config(&[URL, SECRET, ("JWT_ALG", "none")]).unwrap_err().to_string();
         assert!(err.contains("JWT_ALG"), "{err}");
+    }
+
+    #[test]
+    fn service_tokens_follow_the_contracts_rule_and_unset_closes_the_internal_api() {
+        assert!(config(&[URL, SECRET]).unwrap().service_tokens.is_none());
+        let current = "c".repeat(32);
+        let next = "n".repeat(32);
+        let both = config(&[URL, SECRET, ("EDGE_SERVICE_TOKEN", &format!("{current},{next}"))]).unwrap();
+        assert!(both.service_tokens.unwrap().accepts(next.as_bytes()));
+        let weak = config(&[URL, SECRET, ("EDGE_SERVICE_TOKEN", "change-me")]).unwrap_err().to_string();
+        assert!(weak.contains("EDGE_SERVICE_TOKEN must be a random value of at least 32 bytes"), "{weak}");
+        let three = format!("{current},{current},{current}");
+        let many = config(&[URL, SECRET, ("EDGE_SERVICE_TOKEN", &three)]).unwrap_err().to_string();
+        assert!(many.contains("at most two"), "{many}");
     }
 }

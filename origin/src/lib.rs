@@ -1,7 +1,13 @@
 //! The origin service: the seed's API on PostgreSQL, complete on its own. `main.rs` is a thin
 //! CLI over [`startup::Application`], which the integration tests build too.
+//!
+//! A request goes down three layers and never up: [`http`] extracts it, calls one function of
+//! [`auth`] and renders the answer (errors become refusals in `http::error`, once); [`auth`]
+//! decides (passwords, sessions, throttling, admin rules) and answers a value or an
+//! [`auth::AuthError`]; [`db`] holds the SQL, a module a table.
 
 pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;

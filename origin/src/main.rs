@@ -1,12 +1,14 @@
 //! `origin serve | migrate | create-admin`: a thin CLI over the library.
 
+use std::error::Error;
 use std::io::Read;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use origin::config::Config;
 use origin::startup::{Application, Overrides, shutdown_signal};
-use origin::{admin, db, telemetry};
+use origin::telemetry::{self, Chain};
+use origin::{admin, db};
 
 #[derive(Parser)]
 #[command(name = "origin", version, about = "The origin service of the JWT auth API (owns PostgreSQL).")]
@@ -50,29 +52,29 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("origin: {err}");
+            eprintln!("origin: {}", Chain(&*err));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(config: &Config) -> Result<(), String> {
+async fn serve(config: &Config) -> Result<(), Box<dyn Error>> {
     let app = Application::build(config, Overrides::none()).await?;
     tracing::info!(addr = %app.local_addr(), "origin listening");
     if let Some(addr) = app.metrics_addr() {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
     }
-    app.serve(shutdown_signal()).await.map_err(|e| e.to_string())
+    Ok(app.serve(shutdown_signal()).await?)
 }
 
-async fn migrate(config: &Config) -> Result<(), String> {
+async fn migrate(config: &Config) -> Result<(), Box<dyn Error>> {
     let pool = db::pool(&config.database_url, 1, config.db_timeout)?;
-    let applied = db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let applied = db::migrate(&pool).await?;
     println!("migrations applied: {applied}");
     Ok(())
 }
 
-async fn create_admin(config: &Config, username: &str, email: Option<&str>) -> Result<(), String> {
+async fn create_admin(config: &Config, username: &str, email: Option<&str>) -> Result<(), Box<dyn Error>> {
     let password = match std::env::var("ORIGIN_ADMIN_PASSWORD") {
         Ok(password) if !password.is_empty() => password,
         _ => {
@@ -82,6 +84,6 @@ async fn create_admin(config: &Config, username: &str, email: Option<&str>) -> R
         }
     };
     let user = admin::create_admin(config, username, email, &password).await?;
-    println!("{}", serde_json::to_string(&user).map_err(|e| e.to_string())?);
+    println!("{}", serde_json::to_string(&user)?);
     Ok(())
 }

@@ -13,6 +13,20 @@ use crate::hasher::{PasswordHasher, Pbkdf2Hasher};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::telemetry::Chain;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] db::StoreError),
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// What a test may swap for its own: the hasher (to count hashes) and the clock (to move time).
 pub struct Overrides {
@@ -28,18 +42,19 @@ impl Overrides {
 
 pub struct Application {
     listener: TcpListener,
+    local_addr: SocketAddr,
     router: axum::Router,
     /// `/metrics`, on a listener of its own when `METRICS_ADDR` is set.
-    metrics: Option<(TcpListener, axum::Router)>,
+    metrics: Option<(TcpListener, SocketAddr, axum::Router)>,
     pub state: AppState,
 }
 
 impl Application {
     /// Opens the pool, applies the migrations and binds the listener (`ORIGIN_ADDR`; port 0 picks
     /// a free one). The database must be reachable at start-up; later outages give 503s.
-    pub async fn build(config: &Config, overrides: Overrides) -> Result<Self, String> {
+    pub async fn build(config: &Config, overrides: Overrides) -> Result<Self, StartupError> {
         let pool = db::pool(&config.database_url, config.pool_size, config.db_timeout)?;
-        let applied = db::migrate(&pool).await.map_err(|e| e.to_string())?;
+        let applied = db::migrate(&pool).await?;
         if applied > 0 {
             tracing::info!(applied, "migrations applied");
         }
@@ -53,24 +68,28 @@ impl Application {
             refresh_grace_secs: config.refresh_grace_secs,
             throttles: config.throttles,
             retention: config.retention,
-            service_tokens: config.service_tokens.clone().into(),
+            service_tokens: config.service_tokens.clone().map(Arc::new),
             metrics: Arc::new(Metrics::new()),
         };
-        let listener = bind(config.addr).await?;
+        let (listener, local_addr) = bind(config.addr).await?;
         let metrics = match config.metrics_addr {
-            Some(addr) => Some((bind(addr).await?, http::metrics::router(state.clone()))),
+            Some(addr) => {
+                let (listener, local_addr) = bind(addr).await?;
+                Some((listener, local_addr, http::metrics::router(state.clone())))
+            }
             None => None,
         };
-        Ok(Self { listener, router: http::router(state.clone()), metrics, state })
+        Ok(Self { listener, local_addr, router: http::router(state.clone()), metrics, state })
     }
 
+    /// Where the API is served (the port picked when `ORIGIN_ADDR` asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.local_addr
     }
 
     /// Where `/metrics` is served, if anywhere.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(|(listener, _)| listener.local_addr().expect("a bound listener has an address"))
+        self.metrics.as_ref().map(|(_, addr, _)| *addr)
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -86,7 +105,7 @@ impl Application {
         let api = axum::serve(self.listener, service).with_graceful_shutdown(shutdown);
         match self.metrics {
             // The metrics listener lives as long as the API: it stops when the API has drained.
-            Some((listener, router)) => {
+            Some((listener, _, router)) => {
                 let metrics = axum::serve(listener, router);
                 tokio::select! {
                     served = api => served,
@@ -116,14 +135,18 @@ async fn purge(state: AppState) {
             match outcome {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(purged = n, "{what} purged"),
-                Err(err) => tracing::warn!(%err, "purging {what}"),
+                Err(err) => tracing::warn!(err = %Chain(&err), "purging {what}"),
             }
         }
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+/// A listener on `addr`, and the address it got.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listen = |source| StartupError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(listen)?;
+    let local_addr = listener.local_addr().map_err(listen)?;
+    Ok((listener, local_addr))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

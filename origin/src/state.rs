@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use shared::contract::ServiceTokens;
 use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
 
-use shared::policy::Password;
-
 use crate::clock::Clock;
 use crate::config::Retention;
 use crate::db::audit;
-use crate::hasher::{PasswordHasher, off_executor};
+use crate::hasher::PasswordHasher;
 use crate::metrics::Metrics;
+use crate::telemetry::Chain;
 use crate::throttle::Policies;
 
 #[derive(Clone)]
@@ -28,8 +28,8 @@ pub struct AppState {
     pub retention: Retention,
     /// `REFRESH_REUSE_GRACE_SECS`.
     pub refresh_grace_secs: u64,
-    /// `EDGE_SERVICE_TOKEN`s; empty closes the internal API.
-    pub service_tokens: Arc<[String]>,
+    /// `EDGE_SERVICE_TOKEN`s; none closes the internal API.
+    pub service_tokens: Option<Arc<ServiceTokens>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -38,13 +38,7 @@ impl AppState {
     /// event itself (a login, a logout) has happened.
     pub async fn audit(&self, event: audit::Event) {
         if let Err(err) = audit::record(&self.pool, &event).await {
-            tracing::warn!(event = event.kind.as_str(), %err, "audit event not recorded");
+            tracing::warn!(event = event.kind.as_str(), err = %Chain(&err), "audit event not recorded");
         }
-    }
-
-    /// A new PHC string for `password`, computed off the async executor.
-    pub async fn hash_password(&self, password: Password) -> String {
-        let hasher = self.hasher.clone();
-        off_executor(move || hasher.hash(&password)).await
     }
 }

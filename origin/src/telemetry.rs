@@ -10,3 +10,34 @@ pub fn init(json: bool) {
     // A second init (tests build many apps in one process) keeps the first subscriber.
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
+
+/// An error with its sources, `outer: inner: innermost`: what a log line or a message on standard
+/// error says of a failure, cause included.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_names_every_cause() {
+        let err = Outer(std::io::Error::other("inner"));
+        assert_eq!(Chain(&err).to_string(), "outer: inner");
+    }
+}

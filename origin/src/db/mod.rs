@@ -23,39 +23,51 @@ pub fn api_date(date: &chrono::NaiveDateTime) -> String {
     date.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
-/// What can go wrong with storage, as far as a caller must tell the cases apart.
+/// What can go wrong with storage, as far as a caller must tell the cases apart. Each failure
+/// keeps the error it came from, so the log says what PostgreSQL or the pool said.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached now; the request may succeed later (503).
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A unique constraint refused the write (409).
-    #[error("unique constraint violated: {0}")]
-    Conflict(String),
-    #[error("database error: {0}")]
-    Other(String),
+    #[error("unique constraint {constraint} violated")]
+    Conflict { constraint: String },
+    /// PostgreSQL refused a statement for another reason.
+    #[error("database error")]
+    Query(#[source] tokio_postgres::Error),
+    /// A role column holding neither `user` nor `admin`.
+    #[error("unknown role {0:?} stored")]
+    UnknownRole(String),
+    /// A session rotated more often than its generation counter can count.
+    #[error("session generation overflow")]
+    GenerationOverflow,
+    #[error("DATABASE_URL is not a valid connection string")]
+    Url(#[source] tokio_postgres::Error),
+    #[error("cannot build the database pool")]
+    Pool(#[source] deadpool_postgres::BuildError),
+    #[error("migration failed")]
+    Migration(#[source] refinery::Error),
 }
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
-        if let Some(state) = err.code() {
-            if *state == SqlState::UNIQUE_VIOLATION {
-                let constraint = err.as_db_error().and_then(|e| e.constraint()).unwrap_or("unique");
-                return Self::Conflict(constraint.into());
-            }
-            // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now).
-            let code = state.code();
-            if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
-                return Self::Unavailable(err.to_string());
-            }
-            // tokio-postgres's Display says only "db error": keep the server's own words.
-            let cause = err
-                .as_db_error()
-                .map_or_else(|| err.to_string(), |db| format!("{}: {}", db.code().code(), db.message()));
-            return Self::Other(cause);
+        let Some(state) = err.code() else {
+            // No SQLSTATE: the connection itself failed or was closed.
+            return Self::Unavailable(Box::new(err));
+        };
+        if *state == SqlState::UNIQUE_VIOLATION {
+            let constraint = err.as_db_error().and_then(|e| e.constraint()).unwrap_or("unique").to_owned();
+            return Self::Conflict { constraint };
         }
-        // No SQLSTATE: the connection itself failed or was closed.
-        Self::Unavailable(err.to_string())
+        // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now), 53300 (too
+        // many connections).
+        let code = state.code();
+        if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300") {
+            return Self::Unavailable(Box::new(err));
+        }
+        // tokio-postgres's Display says only "db error"; its source, the server's own words.
+        Self::Query(err)
     }
 }
 
@@ -63,15 +75,15 @@ impl From<PoolError> for StoreError {
     fn from(err: PoolError) -> Self {
         match err {
             PoolError::Backend(e) => e.into(),
-            other => Self::Unavailable(other.to_string()),
+            other => Self::Unavailable(Box::new(other)),
         }
     }
 }
 
 /// A pool that fails fast (`timeout`) while the database is down, and heals by itself when it
 /// comes back: a broken connection is dropped at its next checkout and a new one opened.
-pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, String> {
-    let pg: tokio_postgres::Config = database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
+    let pg: tokio_postgres::Config = database_url.parse().map_err(StoreError::Url)?;
     let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
@@ -80,17 +92,14 @@ pub fn pool(database_url: &str, size: usize, timeout: Duration) -> Result<Pool, 
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(StoreError::Pool)
 }
 
 /// Applies the SQL files of `migrations/` that this database has not seen yet.
 pub async fn migrate(pool: &Pool) -> Result<usize, StoreError> {
     let mut client = pool.get().await?;
     let client: &mut tokio_postgres::Client = &mut client;
-    let report = migrations::runner()
-        .run_async(client)
-        .await
-        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    let report = migrations::runner().run_async(client).await.map_err(StoreError::Migration)?;
     Ok(report.applied_migrations().len())
 }
 

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 
 use chrono::NaiveDateTime;
 use deadpool_postgres::Pool;
+use shared::api::SessionOut;
 use shared::domain::UserId;
 use shared::session::{Ticket, Verdict, judge};
 
-use super::{StoreError, secs};
+use super::{StoreError, api_date, secs};
 
 /// Why a session ended (the `end_reason` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,20 @@ pub struct Session {
     pub client_ip: Option<String>,
 }
 
+impl Session {
+    /// The API's view; `current` when it is the session of the token asking.
+    pub fn to_out(&self, current_sid: &str) -> SessionOut {
+        SessionOut {
+            current: self.id == current_sid,
+            id: self.id.clone(),
+            created_at: api_date(&self.created_at),
+            last_used_at: api_date(&self.last_used_at),
+            user_agent: self.user_agent.clone(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
+}
+
 /// Starts a session at generation 0 and answers its first ticket.
 pub async fn start(pool: &Pool, session: NewSession<'_>) -> Result<Ticket, StoreError> {
     let client = pool.get().await?;
@@ -111,7 +126,7 @@ pub async fn rotate(
     let live_issued_at = u64::try_from(row.try_get::<_, i64>("issued_at")?).unwrap_or(0);
     let rotation = match judge(live, live_issued_at, presented, now, grace_secs) {
         Verdict::Rotate => {
-            let next = live.checked_add(1).ok_or_else(|| StoreError::Other("session generation overflow".into()))?;
+            let next = live.checked_add(1).ok_or(StoreError::GenerationOverflow)?;
             transaction
                 .execute(
                     "UPDATE sessions SET generation = $2, issued_at = $3, expires_at = $3::bigint + $4::bigint,

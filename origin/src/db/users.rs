@@ -38,7 +38,7 @@ impl User {
             first_name: row.try_get("first_name")?,
             last_name: row.try_get("last_name")?,
             active: row.try_get("active")?,
-            role: Role::parse(&role).map_err(|_| StoreError::Other(format!("unknown role {role}")))?,
+            role: Role::parse(&role).map_err(|_| StoreError::UnknownRole(role.clone()))?,
             token_version: row.try_get("token_version")?,
             create_date: row.try_get("create_date")?,
             update_date: row.try_get("update_date")?,

@@ -1,20 +1,20 @@
 //! Admin operations on other users, and the audit log: `GET|PATCH|DELETE /users/admin/{id}`,
 //! `DELETE /users/admin/{id}/sessions`, `GET /users/admin/audit`. The admin role is the
-//! database's, checked on every request ([`AdminUser`]); no change may leave no active admin.
+//! database's, checked on every request ([`AdminUser`]); the rules are [`crate::auth::admin`]'s.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use shared::api::{AdminUserUpdate, AuditEventOut, UserOut};
-use shared::error::{ErrorBody, FieldError, ValidationBody};
+use shared::domain::UserId;
+use shared::error::ErrorBody;
 
 use super::error::ApiError;
-use super::extract::{AdminUser, ClientInfo, JsonBody, QueryParams, path_id};
+use super::extract::{AdminUser, JsonBody, QueryParams, path_id};
+use super::responses::AdminRefusals;
 use super::users::{DEFAULT_PAGE, MAX_PAGE};
-use crate::db::audit;
-use crate::db::sessions::{self, EndReason};
-use crate::db::users::{self, Changes, Guarded, User};
+use crate::auth::{Caller, admin};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,33 +24,20 @@ pub fn router() -> Router<AppState> {
         .route("/users/admin/{id}/sessions", delete(end_sessions))
 }
 
-/// The user a path's `{id}` names: 422 for an id that is no integer, 404 for nobody.
-async fn user_at(state: &AppState, id: &str) -> Result<User, ApiError> {
-    users::by_id(&state.pool, path_id(id)?).await?.ok_or(ApiError::NotFound)
-}
-
-/// An event an admin caused on user `id`.
-fn by_admin(kind: audit::Kind, user: &User, admin: &User, client: &ClientInfo) -> audit::Event {
-    audit::Event { actor_id: Some(admin.id), client_ip: client.ip, ..audit::Event::new(kind, Some(user.id)) }
-}
-
 /// One user, by id (admin role only).
 #[utoipa::path(get, path = "/users/admin/{id}", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = UserOut),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 422, description = "The id is not an integer", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn read_user(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     Path(id): Path<String>,
 ) -> Result<Json<UserOut>, ApiError> {
-    let user = user_at(&state, &id).await?;
+    let user = admin::user(&state, path_id(&id)?).await?;
     Ok(Json(user.to_out()))
 }
 
@@ -62,53 +49,19 @@ async fn read_user(
     request_body = AdminUserUpdate,
     responses(
         (status = 200, description = "The changed user", body = UserOut),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
-        (status = 422, description = "Invalid input", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn change_user(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    client: ClientInfo,
+    AdminUser(by): AdminUser,
+    caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AdminUserUpdate>,
 ) -> Result<Json<UserOut>, ApiError> {
-    let before = user_at(&state, &id).await?;
-    if before.id == admin.id && body.password.is_some() {
-        // One's own password needs the current one, whatever one's role: PATCH /users asks for it.
-        let message = "Use PATCH /users with current_password to change your own password";
-        return Err(ApiError::Validation(vec![FieldError::body("password", "value_error", message)]));
-    }
-    let parsed = body.parse(&state.password_policy, [&before.username, &before.email])?;
-    let password_hash = match parsed.password {
-        Some(password) => Some(state.hash_password(password).await),
-        None => None,
-    };
-    let new_password = password_hash.is_some();
-    let changes = Changes { role: parsed.role, active: parsed.active, password_hash, ..Changes::default() };
-    let after = match users::guarding_admins(&state.pool, before.id, Some(&changes)).await? {
-        Guarded::Done(Some(user)) => user,
-        Guarded::Done(None) | Guarded::NoSuchUser => return Err(ApiError::NotFound),
-        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
-    };
-    if new_password || (before.active && !after.active) {
-        sessions::end_all(&state.pool, after.id, EndReason::Admin).await?;
-    }
-    if new_password {
-        state.audit(by_admin(audit::Kind::PasswordChanged, &after, &admin, &client)).await;
-    }
-    if before.role != after.role {
-        let detail = format!("{} -> {}", before.role, after.role);
-        state.audit(audit::Event { detail, ..by_admin(audit::Kind::RoleChanged, &after, &admin, &client) }).await;
-    }
-    if before.active != after.active {
-        let detail = format!("{} -> {}", before.active, after.active);
-        state.audit(audit::Event { detail, ..by_admin(audit::Kind::ActiveChanged, &after, &admin, &client) }).await;
-    }
-    Ok(Json(after.to_out()))
+    let user = admin::change(&state, &by, path_id(&id)?, &body, &caller).await?;
+    Ok(Json(user.to_out()))
 }
 
 /// Deletes a user and their sessions (admin role only); the last active admin cannot be deleted.
@@ -116,30 +69,17 @@ async fn change_user(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
-        (status = 422, description = "The id is not an integer", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn delete_user(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    client: ClientInfo,
+    AdminUser(by): AdminUser,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_at(&state, &id).await?;
-    match users::guarding_admins(&state.pool, user.id, None).await? {
-        Guarded::Done(_) => {}
-        Guarded::NoSuchUser => return Err(ApiError::NotFound),
-        Guarded::LastAdmin => return Err(ApiError::LastAdmin),
-    }
-    let event = audit::Event {
-        username: Some(user.username.clone()),
-        ..by_admin(audit::Kind::UserDeleted, &user, &admin, &client)
-    };
-    state.audit(event).await;
+    admin::delete(&state, &by, path_id(&id)?, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,25 +88,16 @@ async fn delete_user(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Every session has ended"),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 422, description = "The id is not an integer", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn end_sessions(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    client: ClientInfo,
+    AdminUser(by): AdminUser,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_at(&state, &id).await?;
-    let ended = sessions::end_all(&state.pool, user.id, EndReason::Admin).await?;
-    let event = audit::Event {
-        detail: format!("{ended} sessions ended"),
-        ..by_admin(audit::Kind::SessionsEnded, &user, &admin, &client)
-    };
-    state.audit(event).await;
+    admin::end_sessions(&state, &by, path_id(&id)?, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -190,10 +121,7 @@ struct AuditPage {
 #[utoipa::path(get, path = "/users/admin/audit", tag = "admin", params(AuditPage), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = Vec<AuditEventOut>),
-        (status = 401, description = "Missing, invalid or revoked token", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 422, description = "Invalid limit, before or user_id", body = ValidationBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        AdminRefusals,
     ))]
 async fn audit_log(
     State(state): State<AppState>,
@@ -205,5 +133,5 @@ async fn audit_log(
     let before = query.int("before", 1, i64::MAX);
     let user = query.int("user_id", 1, i64::MAX);
     query.finish()?;
-    Ok(Json(audit::page(&state.pool, limit, before, user.map(shared::domain::UserId)).await?))
+    Ok(Json(admin::audit_page(&state, limit, before, user.map(UserId)).await?))
 }

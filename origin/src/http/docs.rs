@@ -2,6 +2,7 @@
 //! crates.io so the build downloads nothing else).
 
 use axum::Router;
+use shared::error::{ErrorBody, ValidationBody};
 use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -33,6 +34,9 @@ use crate::state::AppState;
         super::admin::end_sessions,
         super::admin::audit_log,
     ),
+    // The refusal groups of `responses.rs` reference these; utoipa collects schemas from a path's
+    // own rows only.
+    components(schemas(ErrorBody, ValidationBody)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Tokens"),
@@ -62,4 +66,54 @@ impl Modify for Security {
 
 pub fn router() -> Router<AppState> {
     Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use shared::contract::{Access, access, guarded_routes};
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+
+    /// Every documented operation: method (upper case), path pattern, whether it asks for the
+    /// bearer scheme, and whether it is tagged `admin`.
+    fn operations() -> Vec<(String, String, bool, bool)> {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut operations = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let bearer = operation["security"]
+                    .as_array()
+                    .is_some_and(|requirements| requirements.iter().any(|r| r.get("bearer").is_some()));
+                let admin = operation["tags"].as_array().is_some_and(|tags| tags.contains(&Value::from("admin")));
+                operations.push((method.to_uppercase(), path.clone(), bearer, admin));
+            }
+        }
+        operations
+    }
+
+    /// The edge gates requests by `shared::contract`'s table and the origin documents its
+    /// handlers' security: the two must say the same of every route.
+    #[test]
+    fn the_documented_security_of_every_operation_is_the_contracts_route_table() {
+        let operations = operations();
+        assert!(operations.len() >= 20, "{operations:?}");
+        for (method, path, bearer, admin) in &operations {
+            let expected = match (bearer, admin) {
+                (false, _) => Access::Open,
+                (true, false) => Access::Bearer,
+                (true, true) => Access::Admin,
+            };
+            let request_path = path.replace("{id}", "7");
+            assert_eq!(access(method, &request_path), expected, "{method} {path}");
+        }
+        // And the table gates no route that the API does not document as gated (HEAD is GET's).
+        for (method, pattern, _) in guarded_routes().filter(|(method, _, _)| *method != "HEAD") {
+            assert!(
+                operations.iter().any(|(m, p, bearer, _)| m == method && p == pattern && *bearer),
+                "{method} {pattern} is gated by the contract but not documented with bearer security"
+            );
+        }
+    }
 }

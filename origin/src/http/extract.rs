@@ -1,21 +1,23 @@
-//! Extractors whose rejections are our error shape: the JSON body (pydantic-style 422s) and the
-//! current user from the bearer token.
-
-use std::net::IpAddr;
+//! Extractors whose rejections are our error shape: the JSON body (pydantic-style 422s), the
+//! token routes' JSON or form body, the caller, and the current user from the bearer token.
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use shared::domain::{Role, TokenKind, UserId};
+use shared::api::LoginRequest;
+use shared::domain::{TokenKind, UserId};
 use shared::error::{FieldError, LocPart};
+use shared::refusal::Refusal;
 use shared::token::VerifiedToken;
 
+use super::edge::ClientIp;
 use super::error::ApiError;
-use super::internal::ClientIp;
-use crate::db::users::{self, User};
+use crate::auth::{Caller, access};
+use crate::db::users::User;
 use crate::state::AppState;
 
 /// A JSON body. Bad JSON, a non-object, a missing field or a wrong type is a 422 naming the field.
@@ -26,11 +28,64 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if media_type(&req) != MediaType::Json {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(ApiError::Refused(Refusal::UnsupportedMediaType));
         }
         let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The credentials of `POST /auth/token`: JSON, or the OAuth2 password form ([`TokenForm`]).
+/// Anything else is 415.
+pub struct TokenRequest(pub LoginRequest);
+
+impl<S: Send + Sync> FromRequest<S> for TokenRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let media = media_type(&req);
+        let body = body_bytes(req, state).await?;
+        match media {
+            MediaType::Form => parse_form(&body),
+            MediaType::Json => parse_json(&body),
+            MediaType::Other => Err(ApiError::Refused(Refusal::UnsupportedMediaType)),
+        }
+        .map(TokenRequest)
+    }
+}
+
+/// The OAuth2 password grant's form, so the docs page's Authorize button works.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenForm {
+    #[schema(pattern = "^password$")]
+    grant_type: Option<String>,
+    username: String,
+    #[schema(format = Password)]
+    password: String,
+    scope: Option<String>,
+    client_id: Option<String>,
+    #[schema(format = Password)]
+    client_secret: Option<String>,
+}
+
+fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
+    let form: TokenForm = serde_urlencoded::from_bytes(body).map_err(|err| {
+        let message = err.to_string();
+        let error = match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            Some(field) => FieldError::body(field, "missing", "Field required"),
+            None => FieldError::new(vec![LocPart::from("body")], "value_error", "Invalid form body"),
+        };
+        ApiError::from(vec![error])
+    })?;
+    if form.grant_type.as_deref().is_some_and(|g| g != "password") {
+        return Err(ApiError::from(vec![FieldError::body(
+            "grant_type",
+            "string_pattern_mismatch",
+            "String should match pattern '^password$'",
+        )]));
+    }
+    let _ = (form.scope, form.client_id, form.client_secret);
+    Ok(LoginRequest { username: form.username, password: form.password })
 }
 
 /// What a request body claims to be. No `Content-Type` is read as JSON, as FastAPI does.
@@ -56,9 +111,9 @@ pub fn media_type(req: &Request) -> MediaType {
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
+            ApiError::Refused(Refusal::BodyTooLarge)
         } else {
-            ApiError::BodyUnreadable
+            ApiError::Refused(Refusal::BodyUnreadable)
         }
     })
 }
@@ -66,14 +121,14 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
         let offset = byte_offset(bytes, err.line(), err.column());
-        ApiError::Validation(vec![FieldError::new(
+        ApiError::from(vec![FieldError::new(
             vec!["body".into(), LocPart::Index(offset as u64)],
             "json_invalid",
             "JSON decode error",
         )])
     })?;
     if !value.is_object() {
-        return Err(ApiError::Validation(vec![FieldError::new(
+        return Err(ApiError::from(vec![FieldError::new(
             vec!["body".into()],
             "model_attributes_type",
             "Input should be a valid dictionary or object to extract fields from",
@@ -88,7 +143,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 _ => {}
             }
         }
-        ApiError::Validation(vec![field_error(loc, &err.into_inner().to_string())])
+        ApiError::from(vec![field_error(loc, &err.into_inner().to_string())])
     })
 }
 
@@ -153,14 +208,14 @@ impl QueryParams {
 
     /// A 422 for every invalid value read so far.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.invalid.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.invalid)) }
+        if self.invalid.is_empty() { Ok(()) } else { Err(ApiError::from(self.invalid)) }
     }
 }
 
 /// A user id in the path (`/users/admin/{id}`): FastAPI's 422 for one that is not an integer.
 pub fn path_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map(UserId).map_err(|_| {
-        ApiError::Validation(vec![FieldError::new(
+        ApiError::from(vec![FieldError::new(
             vec![LocPart::from("path"), LocPart::from("id")],
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
@@ -203,43 +258,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let token = bearer(parts).ok_or(ApiError::NotAuthenticated)?;
-        let (user, token) = authorize(&state, token, TokenKind::Access).await?;
+        let token = bearer(parts).ok_or(ApiError::Refused(Refusal::NotAuthenticated))?;
+        let (user, token) = access::authorize(&state, token, TokenKind::Access).await?;
         Ok(Self { user, token })
     }
 }
 
-/// The rule for every token the origin accepts, of either kind: it verifies (signature, time,
-/// `iss`, `aud`, `typ`), its user still exists, its version is the user's current one (a password
-/// change revokes), its session is one of the user's and still live (logout revokes), and the
-/// user is active.
-pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result<(User, VerifiedToken), ApiError> {
-    let now = state.clock.now();
-    let verified = state.tokens.verify(token, kind, now).map_err(|err| {
-        tracing::debug!(reason = err.reason, "token rejected");
-        ApiError::InvalidToken
-    })?;
-    let (user, live) = users::in_session(&state.pool, verified.subject.user_id, &verified.sid, now)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    if user.token_version != verified.subject.ver || !live {
-        return Err(ApiError::InvalidToken);
-    }
-    if !user.active {
-        return Err(ApiError::InactiveUser);
-    }
-    Ok((user, verified))
-}
-
-/// Who is calling, as far as sessions and the audit log record it: the user agent, and the client
-/// address (the edge's word for it when the edge called, see [`super::internal::guard`]).
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub user_agent: String,
-    pub ip: Option<IpAddr>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+/// The caller: its user agent, and the client address [`super::edge::guard`] recorded.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
@@ -260,10 +286,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
-        if user.role != Role::Admin {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(Self(user))
+        Ok(Self(access::admin(user)?))
     }
 }
 
@@ -280,7 +303,7 @@ mod tests {
 
     fn errors(body: &str) -> Vec<FieldError> {
         match parse_json::<Login>(body.as_bytes()) {
-            Err(ApiError::Validation(errors)) => errors,
+            Err(ApiError::Refused(Refusal::Invalid(errors))) => errors,
             other => panic!("expected a 422, got {other:?}"),
         }
     }

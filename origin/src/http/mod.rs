@@ -4,19 +4,20 @@
 mod admin;
 mod auth;
 mod docs;
+pub mod edge;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod internal;
 mod keys;
-mod limits;
 pub mod metrics;
+mod responses;
 mod sessions;
 mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
 use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -29,8 +30,8 @@ use error::ApiError;
 use crate::state::AppState;
 
 use shared::api::MAX_BODY_BYTES;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use shared::contract::http_header::REQUEST_ID;
+use shared::refusal::Refusal;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -42,12 +43,12 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(docs::router())
         .merge(internal::router())
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), internal::guard))
+        .fallback(|| async { ApiError::Refused(Refusal::NotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::Refused(Refusal::MethodNotAllowed) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(Box::new(Panicked)).into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -62,3 +63,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }
+
+/// A handler panicked (the panic hook has printed where): a 500, logged as every other.
+#[derive(Debug, thiserror::Error)]
+#[error("handler panicked")]
+struct Panicked;

@@ -1,9 +1,9 @@
 //! Where the throttle rules ([`crate::throttle`]) meet the requests: which keys a login, a
-//! sign-up or a refresh counts against, and the 429 when one is held back.
+//! sign-up or a refresh counts against, and [`AuthError::TooManyRequests`] when one is held back.
 
 use std::net::IpAddr;
 
-use super::error::ApiError;
+use super::AuthError;
 use crate::db::{throttles, users};
 use crate::state::AppState;
 use crate::throttle::Policy;
@@ -27,7 +27,7 @@ fn ip_key(prefix: &str, ip: IpAddr) -> String {
 /// Before a password is checked, the attempt counts against the username and the address as a
 /// failure until it proves otherwise: concurrent guesses cannot all pass before any is counted.
 /// A key already held back answers 429 without a hash, for a name that exists or not alike.
-pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<UserLock, ApiError> {
+pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<UserLock, AuthError> {
     let policies = state.throttles;
     let lock = UserLock(format!("login-user:{}", users::compared_name(&state.pool, username).await?));
     attempt(state, &lock.0, policies.login_per_user).await?;
@@ -37,10 +37,10 @@ pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -
     Ok(lock)
 }
 
-async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiError> {
+async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), AuthError> {
     let now = state.clock.now();
     match throttles::update(&state.pool, key, &policy, |counter| counter.attempt(now, &policy)).await? {
-        Some(wait) => Err(ApiError::TooManyRequests(wait)),
+        Some(wait) => Err(AuthError::TooManyRequests { retry_after_secs: wait }),
         None => Ok(()),
     }
 }
@@ -48,7 +48,7 @@ async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), ApiE
 /// The password was right: the username's failures are forgotten, and the address's count
 /// takes this attempt back (not its earlier failures: an attacker with one account of their own
 /// must not reset their guessing budget by logging in to it).
-pub async fn login_succeeded(state: &AppState, lock: &UserLock, ip: Option<IpAddr>) -> Result<(), ApiError> {
+pub async fn login_succeeded(state: &AppState, lock: &UserLock, ip: Option<IpAddr>) -> Result<(), AuthError> {
     throttles::clear(&state.pool, &lock.0).await?;
     if let Some(ip) = ip {
         let now = state.clock.now();
@@ -65,9 +65,9 @@ pub enum Limit {
     Refresh,
 }
 
-/// Counts one request of `limit` from `ip`; 429 past the limit. No address, no limit (only a
+/// Counts one request of `limit` from `ip`; held back past the limit. No address, no limit (only a
 /// request that reached the origin without a peer address, which axum always gives).
-pub async fn rate(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Result<(), ApiError> {
+pub async fn rate(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Result<(), AuthError> {
     let Some(ip) = ip else {
         return Ok(());
     };
@@ -79,7 +79,7 @@ pub async fn rate(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Result<
     let refused =
         throttles::update(&state.pool, &ip_key(prefix, ip), &policy, |counter| counter.hit(now, &policy)).await?;
     match refused {
-        Some(secs) => Err(ApiError::TooManyRequests(secs)),
+        Some(secs) => Err(AuthError::TooManyRequests { retry_after_secs: secs }),
         None => Ok(()),
     }
 }

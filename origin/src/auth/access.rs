@@ -1,0 +1,37 @@
+//! Who may: the check of every token the origin accepts, against the database, and the admin
+//! role. The edge checks the same token statelessly first; only the origin sees what a password
+//! change, a logout or a deactivation has revoked.
+
+use shared::domain::{Role, TokenKind};
+use shared::token::VerifiedToken;
+
+use super::AuthError;
+use crate::db::users::{self, User};
+use crate::state::AppState;
+
+/// The rule for every token the origin accepts, of either kind: it verifies (signature, time,
+/// `iss`, `aud`, `typ`), its user still exists, its version is the user's current one (a password
+/// change revokes), its session is one of the user's and still live (logout revokes), and the
+/// user is active.
+pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result<(User, VerifiedToken), AuthError> {
+    let now = state.clock.now();
+    let verified = state.tokens.verify(token, kind, now).map_err(|err| {
+        tracing::debug!(reason = err.reason, "token rejected");
+        AuthError::InvalidToken
+    })?;
+    let (user, live) = users::in_session(&state.pool, verified.subject.user_id, &verified.sid, now)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
+    if user.token_version != verified.subject.ver || !live {
+        return Err(AuthError::InvalidToken);
+    }
+    if !user.active {
+        return Err(AuthError::InactiveUser);
+    }
+    Ok((user, verified))
+}
+
+/// `user`, who must be an admin now: the database's role, not the token's.
+pub fn admin(user: User) -> Result<User, AuthError> {
+    if user.role == Role::Admin { Ok(user) } else { Err(AuthError::NotAnAdmin) }
+}

@@ -1,0 +1,85 @@
+//! The origin's decisions, between the HTTP layer (which extracts, calls one function here and
+//! renders) and the database (`db`, a module a table). Each function takes the request's input,
+//! checks and changes what it must, records the audit event, and answers a value or an
+//! [`AuthError`]; `http::error` turns that into the answer, in one place. The public routes and
+//! the internal API the edge calls share these functions, so a rule is never written twice.
+//!
+//! - [`access`]: the check of every token against the database, and the admin role.
+//! - [`login`]: the password check of a login (throttled, one hash whether the user exists or
+//!   not, re-hashing under a stronger policy) and the session it opens.
+//! - [`sessions`]: a session's start, the rotation of its refresh token with reuse detection, and
+//!   its end.
+//! - [`password`]: hashing a new password, and confirming the current one before a change.
+//! - [`account`]: sign-up, and the current user's changes (a password change among them) and
+//!   deletion.
+//! - [`admin`]: admin operations on other users, and the audit log.
+//! - [`limits`]: which throttle keys a login, a sign-up or a refresh counts against.
+
+pub mod access;
+pub mod account;
+pub mod admin;
+pub mod limits;
+pub mod login;
+pub mod password;
+pub mod sessions;
+
+use std::net::IpAddr;
+
+use shared::error::FieldError;
+
+use crate::db::StoreError;
+
+/// Who is calling, as sessions, limits and the audit log record it: the user agent, and the client
+/// address (the edge's word for it when the edge called).
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub user_agent: String,
+    pub ip: Option<IpAddr>,
+}
+
+/// Why a request was refused, or what failed underneath.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The input breaks a rule, every field at once (what pydantic would report).
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("incorrect username or password")]
+    BadCredentials,
+    #[error("inactive user")]
+    InactiveUser,
+    /// A token that failed a check, was revoked, or whose session or user is gone; the reason is
+    /// logged where it is found, never sent.
+    #[error("token rejected")]
+    InvalidToken,
+    #[error("not an admin")]
+    NotAnAdmin,
+    /// A change of one's own password or email with the wrong `current_password`.
+    #[error("wrong current password")]
+    WrongCurrentPassword,
+    #[error("username or email already registered")]
+    Taken,
+    /// The change would leave no active admin; nothing was changed.
+    #[error("the last active admin cannot be demoted, deactivated or deleted")]
+    LastAdmin,
+    #[error("no such user")]
+    NoSuchUser,
+    /// Held back by brute-force protection or a rate limit.
+    #[error("held back for {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Vec<FieldError>> for AuthError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Invalid(errors)
+    }
+}
+
+/// A write to the users table whose unique name or email collided: that name or email is taken.
+fn taken(err: StoreError) -> AuthError {
+    match err {
+        StoreError::Conflict { .. } => AuthError::Taken,
+        other => other.into(),
+    }
+}

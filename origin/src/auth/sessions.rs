@@ -1,0 +1,126 @@
+//! Sessions: one per login, a family of tokens sharing its `sid`. A session starts at a login,
+//! moves to its next generation at each refresh (a spent refresh token presented again ends it:
+//! reuse means theft), and ends at a logout, a password change or an admin's word. Ending a session
+//! stops its access tokens at once ([`super::access::authorize`] checks the `sid`).
+
+use shared::api::TokenPair;
+use shared::contract::Grant;
+use shared::domain::TokenKind;
+use shared::session::Ticket;
+use shared::token::TokenService;
+
+use super::limits::{self, Limit};
+use super::{AuthError, Caller, access};
+use crate::db::audit;
+use crate::db::sessions::{self, EndReason, NewSession, Rotation, Session};
+use crate::db::users::User;
+use crate::state::AppState;
+
+/// A user let in: whom to issue a pair for, and which generation of which session.
+pub struct SignedIn {
+    pub user: User,
+    pub ticket: Ticket,
+}
+
+impl SignedIn {
+    /// The pair the public token routes answer with, signed here.
+    pub fn token_pair(&self, tokens: &TokenService) -> TokenPair {
+        tokens.issue_pair(&self.user.subject(), &self.ticket)
+    }
+
+    /// What the internal API answers, for the edge to sign: never the hash.
+    pub fn into_grant(self) -> Grant {
+        Grant {
+            user_id: self.user.id.0,
+            username: self.user.username,
+            role: self.user.role,
+            ver: self.user.token_version,
+            sid: self.ticket.sid,
+            generation: self.ticket.generation,
+            issued_at: self.ticket.issued_at,
+        }
+    }
+}
+
+/// Starts the session a successful login opens: its first ticket.
+pub async fn start(state: &AppState, user: User, caller: &Caller) -> Result<SignedIn, AuthError> {
+    let session = NewSession {
+        user_id: user.id,
+        now: state.clock.now(),
+        ttl_secs: state.tokens.settings().refresh_ttl_secs,
+        user_agent: &caller.user_agent,
+        client_ip: caller.ip,
+    };
+    let ticket = sessions::start(&state.pool, session).await?;
+    let event = audit::Event {
+        session_id: Some(ticket.sid.clone()),
+        client_ip: caller.ip,
+        ..audit::Event::new(audit::Kind::LoginSucceeded, Some(user.id))
+    };
+    state.audit(event).await;
+    Ok(SignedIn { user, ticket })
+}
+
+/// Spends a refresh token: the user and the ticket of the pair to sign (see
+/// [`shared::session::judge`]). Within the grace window (`REFRESH_REUSE_GRACE_SECS`) the token just
+/// spent gets that same pair again; after it, or for an older token, the whole session ends.
+pub async fn rotate(state: &AppState, refresh_token: &str, caller: &Caller) -> Result<SignedIn, AuthError> {
+    limits::rate(state, Limit::Refresh, caller.ip).await?;
+    let (user, verified) = access::authorize(state, refresh_token, TokenKind::Refresh).await?;
+    let presented = verified.generation().ok_or(AuthError::InvalidToken)?;
+    let rotation = sessions::rotate(
+        &state.pool,
+        &verified.sid,
+        user.id,
+        presented,
+        state.clock.now(),
+        state.refresh_grace_secs,
+        state.tokens.settings().refresh_ttl_secs,
+    )
+    .await?;
+    match rotation {
+        Rotation::Issued(ticket) => Ok(SignedIn { user, ticket }),
+        Rotation::Reused => {
+            tracing::warn!(user_id = user.id.0, sid = %verified.sid, presented, "refresh token reuse: session ended");
+            state.metrics.refresh_reuse_detected();
+            let event = audit::Event {
+                session_id: Some(verified.sid),
+                client_ip: caller.ip,
+                detail: format!("generation {presented} presented again"),
+                ..audit::Event::new(audit::Kind::RefreshReuseDetected, Some(user.id))
+            };
+            state.audit(event).await;
+            Err(AuthError::InvalidToken)
+        }
+        Rotation::Gone => Err(AuthError::InvalidToken),
+    }
+}
+
+/// Logout: ends session `sid` of `user`; its access and refresh tokens stop working.
+pub async fn end(state: &AppState, user: &User, sid: String, caller: &Caller) -> Result<(), AuthError> {
+    sessions::end(&state.pool, user.id, &sid, EndReason::Logout).await?;
+    let event = audit::Event {
+        session_id: Some(sid),
+        client_ip: caller.ip,
+        ..audit::Event::new(audit::Kind::Logout, Some(user.id))
+    };
+    state.audit(event).await;
+    Ok(())
+}
+
+/// Logout everywhere: ends every session of `user`.
+pub async fn end_all(state: &AppState, user: &User, caller: &Caller) -> Result<(), AuthError> {
+    let ended = sessions::end_all(&state.pool, user.id, EndReason::LogoutAll).await?;
+    let event = audit::Event {
+        client_ip: caller.ip,
+        detail: format!("{ended} sessions ended"),
+        ..audit::Event::new(audit::Kind::LogoutAll, Some(user.id))
+    };
+    state.audit(event).await;
+    Ok(())
+}
+
+/// The user's live sessions, the most recently used first.
+pub async fn live(state: &AppState, user: &User) -> Result<Vec<Session>, AuthError> {
+    Ok(sessions::live(&state.pool, user.id, state.clock.now()).await?)
+}
