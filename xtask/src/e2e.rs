@@ -1,6 +1,8 @@
 //! The edge, end to end on real hosts: the origin on a database of its own, and in front of it the
 //! Cloudflare build under `wrangler dev` (workerd), the same bundle under `workerd serve` with the
-//! compose file's config, and the WASI component under `wasmtime serve`. Both builds must be
+//! compose file's config, and the WASI component under `wasmtime serve` and, where the Spin CLI is
+//! at hand (`../shared/tools/spin/install.sh`), under `spin up` with the project's spin.toml, the
+//! origin reached through `SPIN_VARIABLE_ORIGIN_URL` on a port of its own. Both builds must be
 //! within their size budgets. The conformance suite runs against all four and proves from the
 //! origin's log that forged tokens stay at the edge, and the Postman collection (newman) passes
 //! against each; the origin's log must then hold no secret, password or token, and its metrics
@@ -37,12 +39,17 @@ pub fn run(server_url: &str) -> Result<Outcome> {
     eprintln!("xtask: {sizes}");
     let workerd_config = workerd::stage(&tools)?;
     let wasmtime = edge_tools::wasmtime()?;
+    let spin = edge_tools::spin()?;
+    if spin.is_none() {
+        eprintln!("xtask: ../shared/tools/spin/install.sh not found: the edge is not run under spin up");
+    }
     process::run(&mut cargo(&["build", "--release", "-p", "origin"]))?;
     process::run(&mut cargo(&["build", "-p", "conformance"]))?;
 
     let database = format!("e2e_{}", random::hex(6)?);
     psql::create_database(server_url, &database)?;
-    let hosts = Hosts { component: &component, wasmtime: &wasmtime, workerd_config: &workerd_config };
+    let hosts =
+        Hosts { component: &component, wasmtime: &wasmtime, spin: spin.as_deref(), workerd_config: &workerd_config };
     let result = with_database(&tools, &hosts, &psql::with_database(server_url, &database));
     let _ = psql::drop_database(server_url, &database);
     result
@@ -52,6 +59,7 @@ pub fn run(server_url: &str) -> Result<Outcome> {
 struct Hosts<'a> {
     component: &'a Path,
     wasmtime: &'a Path,
+    spin: Option<&'a Path>,
     workerd_config: &'a Path,
 }
 
@@ -107,9 +115,16 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     let wasmtime_port = net::free_port()?;
     edges.spawn("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, wasmtime_port, &edge_vars))?;
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let hosts: [(&str, SocketAddr); 3] =
-        [("wrangler", local(wrangler_port)), ("workerd", local(workerd_port)), ("wasmtime", local(wasmtime_port))];
-    for (name, addr) in hosts {
+    let mut hosts: Vec<(&str, SocketAddr)> =
+        vec![("wrangler", local(wrangler_port)), ("workerd", local(workerd_port)), ("wasmtime", local(wasmtime_port))];
+    if let Some(spin) = run.spin {
+        let spin_port = net::free_port()?;
+        let state_dir = target_dir().join("e2e-spin");
+        edges.spawn("spin up", &mut edge::spin_up(spin, spin_port, &edge_vars, &state_dir))?;
+        hosts.push(("spin", local(spin_port)));
+    }
+    let hosts = hosts;
+    for &(name, addr) in &hosts {
         edges.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200))?;
     }
 
@@ -117,14 +132,14 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     conformance.args(["--admin", &format!("{}:{}", ADMIN.0, ADMIN.1), "--origin-log"]).arg(&log_path);
     conformance.args(["--origin-metrics", &format!("http://{metrics_addr}/metrics")]);
     conformance.arg(format!("origin=http://{origin_addr}"));
-    for (name, addr) in hosts {
+    for (name, addr) in &hosts {
         conformance.arg(format!("{name}=http://{addr}"));
     }
     process::run(&mut conformance)?;
 
     let mut failures = Vec::new();
     // Each target runs even when one before it failed, so the message tells which of them fail.
-    for (name, addr) in [("origin", origin_addr)].into_iter().chain(hosts) {
+    for (name, addr) in [("origin", origin_addr)].into_iter().chain(hosts.iter().copied()) {
         match newman::run(tools, name, &format!("http://{addr}"), ADMIN) {
             Ok(()) => {}
             Err(Error::Interrupted) => return Err(Error::Interrupted),
@@ -134,27 +149,27 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     let secrets = [("JWT_SECRET", secret.as_str()), ("EDGE_SERVICE_TOKEN", service_token.as_str())];
     failures.extend(log_leaks(&log_path, &secrets));
     proxy.hang(true);
-    for (name, addr) in hosts {
+    for &(name, addr) in &hosts {
         let limit = Duration::from_millis(ORIGIN_TIMEOUT_MS + 2000);
         expect(&mut failures, name, "a hanging origin", addr, 504, limit);
     }
     proxy.hang(false);
     origin.stop();
-    for (name, addr) in hosts {
+    for &(name, addr) in &hosts {
         expect(&mut failures, name, "a stopped origin", addr, 502, Duration::from_secs(5));
     }
     origin.start(origin_addr)?;
-    for (name, addr) in hosts {
+    for &(name, addr) in &hosts {
         expect(&mut failures, name, "the origin back", addr, 200, Duration::from_secs(5));
     }
     drop(edges);
     origin.stop();
     if failures.is_empty() {
-        Ok(Outcome::Passed(Some(
-            "conformance and Postman on origin, wrangler dev, workerd serve, wasmtime serve; no secret in the \
-             origin's log; 504, 502 and recovery on every edge"
-                .into(),
-        )))
+        let spin = if run.spin.is_some() { ", spin up" } else { " (no spin up: its CLI is not at hand)" };
+        Ok(Outcome::Passed(Some(format!(
+            "conformance and Postman on origin, wrangler dev, workerd serve, wasmtime serve{spin}; no secret in \
+             the origin's log; 504, 502 and recovery on every edge"
+        ))))
     } else {
         Err(Error::failed(failures.join("\n")))
     }

