@@ -1,7 +1,7 @@
 //! The Cloudflare Workers adapter: converts the JS `Request` into the core's `http` request (only
 //! the headers the core reads), calls [`Edge::handle`], converts the answer back. Each conversion
-//! is one call to the JS glue, glue.js: a call between wasm and JS costs more than the work it
-//! does, so a request makes few.
+//! (the head, the answer, the body, a call to the origin) is one call to the JS glue, glue.js: a
+//! call between wasm and JS costs more than the work it does, so a request makes few.
 
 mod origin;
 mod relay;
@@ -10,11 +10,11 @@ mod response;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use futures_util::StreamExt;
 use http::HeaderName;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use worker::Env;
-use worker::js_sys::{Array, Reflect};
+use worker::js_sys::{Array, Promise, Reflect, Uint8Array};
 use worker::worker_sys::web_sys;
 
 use crate::{BodyError, ConfigError, Edge, EdgeConfig, HostAddr, LazyBody};
@@ -44,8 +44,8 @@ fn adapter(env: &Env) -> Result<Rc<Adapter>, ConfigError> {
             // the worker crate's `var()` would throw on it and hang the isolate.
             let var = |name: &str| Reflect::get(env, &name.into()).ok().and_then(|value| value.as_string());
             let config = EdgeConfig::from_lookup(var, HostAddr::Only(CLIENT_ADDR))?;
-            let timeout = std::time::Duration::from_millis(config.origin_timeout_ms);
-            let edge = Edge::new(config, FetchOrigin::new(timeout));
+            let timeout_ms = u32::try_from(config.origin_timeout_ms).unwrap_or(u32::MAX);
+            let edge = Edge::new(config, FetchOrigin::new(timeout_ms));
             let header_names = edge.request_headers().map(|name| JsValue::from_str(name.as_str())).collect();
             let preflight_only = JsValue::from_str(http::header::ACCESS_CONTROL_REQUEST_METHOD.as_str());
             Ok(Rc::new(Adapter { edge, header_names, preflight_only }))
@@ -108,9 +108,12 @@ fn to_http<'a>(head: &str, names: impl Iterator<Item = &'a HeaderName>) -> Optio
 extern "C" {
     #[wasm_bindgen(js_name = readHead)]
     fn read_head(request: &web_sys::Request, names: &Array, preflight_only: &JsValue) -> String;
+    /// Settles with the body, or null past `limit`.
+    #[wasm_bindgen(js_name = readBody)]
+    fn read_body(request: &web_sys::Request, limit: usize) -> Promise;
 }
 
-/// The request's body, read (and the request wrapped for it) only when the core asks.
+/// The request's body, read only when the core asks.
 struct CloudflareBody(web_sys::Request);
 
 impl LazyBody for CloudflareBody {
@@ -119,18 +122,7 @@ impl LazyBody for CloudflareBody {
     }
 
     async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
-        if self.0.body().is_none() {
-            return Ok(Vec::new()); // No body at all (a DELETE, say): nothing to stream.
-        }
-        let mut request = worker::Request::from(self.0);
-        let mut chunks = request.stream().map_err(|_| BodyError::Unreadable)?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = chunks.next().await {
-            bytes.extend_from_slice(&chunk.map_err(|_| BodyError::Unreadable)?);
-            if bytes.len() > limit {
-                return Err(BodyError::TooLarge);
-            }
-        }
-        Ok(bytes)
+        let bytes = JsFuture::from(read_body(&self.0, limit)).await.map_err(|_| BodyError::Unreadable)?;
+        if bytes.is_null() { Err(BodyError::TooLarge) } else { Ok(bytes.unchecked_into::<Uint8Array>().to_vec()) }
     }
 }

@@ -1,62 +1,46 @@
-//! The origin over `worker::Fetch`, raced against `ORIGIN_TIMEOUT_MS`.
+//! The origin, by `fetch` in the glue (`askOrigin`): one call out, and the answer back whole.
 
-use std::time::Duration;
-
-use futures_util::future::{Either, select};
 use http::{HeaderName, HeaderValue};
 use wasm_bindgen::prelude::*;
-use worker::worker_sys::web_sys;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use wasm_bindgen_futures::JsFuture;
+use worker::js_sys::{Array, Promise, Uint8Array};
 
 use crate::{OriginClient, OriginError};
 
 #[wasm_bindgen(module = "/src/cloudflare/glue.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = headerLines)]
-    fn header_lines(headers: &web_sys::Headers) -> String;
+    /// Settles with `[status, header lines, body]`, or fails with "timeout" or the reason.
+    #[wasm_bindgen(js_name = askOrigin)]
+    fn ask_origin(method: &str, url: &str, head: &str, body: &[u8], timeout_ms: u32) -> Promise;
 }
 
+/// The origin, by `fetch`, raced against `ORIGIN_TIMEOUT_MS`.
 pub struct FetchOrigin {
-    timeout: Duration,
+    timeout_ms: u32,
 }
 
 impl FetchOrigin {
-    pub fn new(timeout: Duration) -> Self {
-        Self { timeout }
+    pub fn new(timeout_ms: u32) -> Self {
+        Self { timeout_ms }
     }
 }
 
 impl OriginClient for FetchOrigin {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
-        let unreachable = |e: worker::Error| OriginError::Unreachable(e.to_string());
         let (parts, body) = request.into_parts();
-        let headers = Headers::new();
-        for (name, value) in &parts.headers {
-            if let Ok(value) = value.to_str() {
-                headers.set(name.as_str(), value).map_err(unreachable)?;
-            }
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::from(parts.method.as_str().to_owned())).with_headers(headers);
-        if !body.is_empty() {
-            init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
-        }
-        let outbound = Request::new_with_init(&parts.uri.to_string(), &init).map_err(unreachable)?;
-        let controller = AbortController::default();
-        let (signal, fetch) = (controller.signal(), Fetch::Request(outbound));
-        let sent = Box::pin(fetch.send_with_signal(&signal));
-        let mut answer = match select(sent, Delay::from(self.timeout)).await {
-            Either::Left((answer, _)) => answer.map_err(unreachable)?,
-            Either::Right(((), _)) => {
-                controller.abort();
-                return Err(OriginError::Timeout);
-            }
-        };
-        let mut response = http::Response::builder().status(answer.status_code());
-        if let Some(headers) = response.headers_mut() {
-            // Every header, in one call; a pair `http` refuses is left out: the core passes back
-            // only a few, all valid.
-            let lines = header_lines(&answer.headers().0);
+        let (method, url, head) =
+            (parts.method.as_str(), parts.uri.to_string(), super::response::lines_of(&parts.headers, None));
+        let answer = JsFuture::from(ask_origin(method, &url, &head, &body, self.timeout_ms)).await.map_err(
+            |reason| match reason.as_string() {
+                Some(text) if text == "timeout" => OriginError::Timeout,
+                Some(text) => OriginError::Unreachable(text),
+                None => OriginError::Unreachable(format!("{reason:?}")),
+            },
+        )?;
+        let answer: Array = answer.unchecked_into();
+        let mut response = http::Response::builder().status(answer.get(0).as_f64().unwrap_or(0.0) as u16);
+        if let (Some(headers), Some(lines)) = (response.headers_mut(), answer.get(1).as_string()) {
+            // A pair `http` refuses is left out: the core passes back only a few, all valid.
             let mut lines = lines.split('\n');
             while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
                 if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
@@ -64,7 +48,7 @@ impl OriginClient for FetchOrigin {
                 }
             }
         }
-        let bytes = answer.bytes().await.map_err(unreachable)?;
+        let bytes = answer.get(2).unchecked_into::<Uint8Array>().to_vec();
         response.body(bytes).map_err(|e| OriginError::Unreachable(e.to_string()))
     }
 
