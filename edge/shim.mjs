@@ -1,5 +1,5 @@
 // The worker's entry (wrangler.toml `main`): a plain module export, as a JavaScript worker has,
-// whose `fetch` is the wasm's fetch handler itself (`edgeFetch`, edge/src/cloudflare.rs).
+// whose `fetch` is the wasm's fetch handler itself (`edgeFetch`, edge/src/cloudflare/mod.rs).
 //
 // worker-build's bundle, edge/build/index.js (`cargo xtask edge-build`), exports a
 // `WorkerEntrypoint` class behind proxies as its default: with it as the entry, workerd makes an

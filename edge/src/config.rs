@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use http::HeaderName;
+use shared::contract::{SERVICE_TOKEN_VAR, ServiceTokens};
 use shared::token::TokenService;
 
 use crate::cors::Cors;
@@ -27,15 +29,31 @@ pub struct EdgeConfig {
     pub origin_url: String,
     /// `ORIGIN_TIMEOUT_MS` (default 5000): after this, the client gets 504.
     pub origin_timeout_ms: u64,
-    /// `EDGE_SERVICE_TOKEN`: the credential for the origin's internal API (the first, when two
-    /// are listed during a rotation).
-    pub service_token: String,
+    /// `EDGE_SERVICE_TOKEN`: the credentials for the origin's internal API; the edge presents the
+    /// current one.
+    pub service_tokens: ServiceTokens,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins, or `*`; empty allows none.
     pub cors: Cors,
+    /// `EDGE_CLIENT_ADDR_HEADER`: the request header in which the host writes the client's address,
+    /// passed on to the origin. Unset, none is: a header the client wrote itself must not be
+    /// trusted (`wasmtime serve` and `workerd serve` write none).
+    pub client_addr_header: Option<HeaderName>,
+}
+
+/// Where a host writes the client's address: the adapter says, the configuration picks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAddr {
+    /// Only ever in this header (Cloudflare writes `cf-connecting-ip`, replacing any the client
+    /// sent): `EDGE_CLIENT_ADDR_HEADER` may name it, or nothing.
+    Only(HeaderName),
+    /// In the header the operator names (Spin writes `spin-client-addr`).
+    Named,
 }
 
 impl EdgeConfig {
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// The configuration from the host's variables; `host` is where the host writes the client's
+    /// address.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>, host: HostAddr) -> Result<Self, ConfigError> {
         let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let tokens = shared::token::from_lookup(&var).map_err(|e| ConfigError(e.0))?;
         let origin_url = get("ORIGIN_URL").ok_or_else(|| ConfigError("ORIGIN_URL is not set".into()))?;
@@ -52,18 +70,26 @@ impl EdgeConfig {
                 .filter(|ms| (100..=60_000).contains(ms))
                 .ok_or_else(|| ConfigError(format!("ORIGIN_TIMEOUT_MS={raw}: use 100 to 60000")))?,
         };
-        let service_token = get("EDGE_SERVICE_TOKEN")
-            .and_then(|raw| raw.split(',').next().map(|t| t.trim().to_owned()))
-            .filter(|t| t.len() >= 32 && !t.starts_with("change-me"))
-            .ok_or_else(|| {
-                ConfigError("EDGE_SERVICE_TOKEN must be set to a random value of at least 32 bytes".into())
-            })?;
+        let service_tokens = ServiceTokens::parse(&get(SERVICE_TOKEN_VAR).unwrap_or_default())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let client_addr_header = match (get("EDGE_CLIENT_ADDR_HEADER"), host) {
+            (None, _) => None,
+            (Some(name), HostAddr::Only(written)) if name.eq_ignore_ascii_case(written.as_str()) => Some(written),
+            (Some(other), HostAddr::Only(written)) => {
+                return Err(ConfigError(format!(
+                    "EDGE_CLIENT_ADDR_HEADER={other}: this host writes the client's address in {written}; leave it unset where nothing writes it (workerd serve)"
+                )));
+            }
+            // A name no header can have matches none: as if unset.
+            (Some(name), HostAddr::Named) => HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok(),
+        };
         Ok(Self {
             tokens,
             origin_url,
             origin_timeout_ms,
-            service_token,
+            service_tokens,
             cors: Cors::parse(get("CORS_ALLOWED_ORIGINS").as_deref().unwrap_or("")),
+            client_addr_header,
         })
     }
 }
@@ -73,7 +99,11 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
-        EdgeConfig::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+        on_host(pairs, HostAddr::Named)
+    }
+
+    fn on_host(pairs: &[(&str, &str)], host: HostAddr) -> Result<EdgeConfig, ConfigError> {
+        EdgeConfig::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()), host)
     }
 
     const GOOD: [(&str, &str); 3] = [
@@ -103,5 +133,34 @@ mod tests {
         assert!(weak.0.contains("EDGE_SERVICE_TOKEN"));
         let bad_timeout = config(&[GOOD[0], GOOD[1], GOOD[2], ("ORIGIN_TIMEOUT_MS", "0")]).unwrap_err();
         assert!(bad_timeout.0.contains("ORIGIN_TIMEOUT_MS"));
+        let three = ["a", "b", "c"].map(|t| t.repeat(32)).join(",");
+        let too_many = config(&[GOOD[0], GOOD[1], ("EDGE_SERVICE_TOKEN", &three)]).unwrap_err();
+        assert!(too_many.0.contains("at most two"));
+    }
+
+    #[test]
+    fn the_edge_presents_the_first_of_two_service_tokens() {
+        let two = format!("{},{}", "a".repeat(32), "b".repeat(32));
+        let c = config(&[GOOD[0], GOOD[1], ("EDGE_SERVICE_TOKEN", &two)]).unwrap();
+        assert_eq!(c.service_tokens.current(), "a".repeat(32));
+    }
+
+    #[test]
+    fn the_client_address_header_is_trusted_only_where_named_and_where_the_host_writes_it() {
+        let with =
+            |name: &str, host: HostAddr| on_host(&[GOOD[0], GOOD[1], GOOD[2], ("EDGE_CLIENT_ADDR_HEADER", name)], host);
+        assert_eq!(config(&GOOD).unwrap().client_addr_header, None);
+        assert_eq!(with(" ", HostAddr::Named).unwrap().client_addr_header, None);
+        assert_eq!(
+            with(" Spin-Client-Addr ", HostAddr::Named).unwrap().client_addr_header.unwrap(),
+            "spin-client-addr"
+        );
+        assert_eq!(with("not a header", HostAddr::Named).unwrap().client_addr_header, None);
+        let cloudflare = HostAddr::Only(HeaderName::from_static("cf-connecting-ip"));
+        assert_eq!(
+            with("CF-Connecting-IP", cloudflare.clone()).unwrap().client_addr_header.unwrap(),
+            "cf-connecting-ip"
+        );
+        assert!(with("x-forwarded-for", cloudflare).unwrap_err().0.contains("cf-connecting-ip"));
     }
 }

@@ -4,7 +4,19 @@ use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
 };
+use std::sync::LazyLock;
+
 use http::{HeaderMap, HeaderValue};
+use shared::contract::header::REQUEST_ID;
+
+/// The headers a page may read of an answer, and those it may send, the request id among both.
+static EXPOSED: LazyLock<HeaderValue> = LazyLock::new(|| header_list(&[REQUEST_ID, "www-authenticate", "retry-after"]));
+static ALLOWED: LazyLock<HeaderValue> = LazyLock::new(|| header_list(&["authorization", "content-type", REQUEST_ID]));
+
+fn header_list(names: &[&str]) -> HeaderValue {
+    // Header names joined by ", " are a valid value: the fallback is never taken.
+    HeaderValue::try_from(names.join(", ")).unwrap_or(HeaderValue::from_static(""))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cors {
@@ -41,10 +53,7 @@ impl Cors {
             return;
         };
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        headers.insert(
-            ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-request-id, www-authenticate, retry-after"),
-        );
+        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED.clone());
     }
 
     /// The extra headers of a preflight's answer.
@@ -52,10 +61,7 @@ impl Cors {
         self.decorate(origin, headers);
         if headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
             headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"));
-            headers.insert(
-                ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type, x-request-id"),
-            );
+            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED.clone());
             headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
     }
@@ -81,5 +87,14 @@ mod tests {
         assert!(!stranger.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
         assert_eq!(decorated(&listed, Some("https://app.example"))[ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
         assert_eq!(decorated(&Cors::Any, None).get(VARY).unwrap(), "origin");
+    }
+
+    #[test]
+    fn pages_may_read_and_send_the_request_id() {
+        let allowed = Some(HeaderValue::from_static("https://app.example"));
+        let mut headers = HeaderMap::new();
+        Cors::Any.preflight(allowed.as_ref(), &mut headers);
+        assert_eq!(headers[ACCESS_CONTROL_EXPOSE_HEADERS], format!("{REQUEST_ID}, www-authenticate, retry-after"));
+        assert_eq!(headers[ACCESS_CONTROL_ALLOW_HEADERS], format!("authorization, content-type, {REQUEST_ID}"));
     }
 }

@@ -13,42 +13,30 @@ pub enum OriginError {
     Timeout,
 }
 
-/// What the log says of a request the origin did not answer: the client sees only 502/504, the
-/// operator needs the reason, and the request id ties the line to the client's answer. Taken
-/// from the request before it is sent away.
-pub struct FailureContext {
-    path: String,
-    request_id: String,
-}
-
-impl FailureContext {
-    pub fn of(request: &http::Request<Vec<u8>>) -> Self {
-        let id = request.headers().get("x-request-id").and_then(|id| id.to_str().ok()).unwrap_or("-");
-        Self { path: request.uri().path().to_owned(), request_id: id.to_owned() }
-    }
-
-    pub fn line(&self, err: &OriginError) -> String {
-        format!("edge: origin {} (x-request-id {}): {err:?}", self.path, self.request_id)
-    }
-}
-
-/// Sends one request to the origin. Runtimes are single-threaded, so futures need not be `Send`.
+/// The host as the core uses it: one request to the origin, and the operator's log. Runtimes are
+/// single-threaded, so futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait OriginClient {
+    /// Sends one request and returns the origin's whole answer, every header of it: the core
+    /// decides which reach the client.
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError>;
+
+    /// Writes one line, composed by the core, to the host's log.
+    fn log(&self, line: &str);
 }
 
-/// An origin that answers from a queue and keeps every request it was sent, so tests can prove
-/// which requests reached it.
+/// An origin that answers from a queue and keeps every request it was sent and every line logged,
+/// so tests can prove which requests reached it and what the operator read.
 #[derive(Default)]
 pub struct RecordingOrigin {
     pub answers: RefCell<VecDeque<Result<http::Response<Vec<u8>>, OriginError>>>,
     pub requests: RefCell<Vec<http::Request<Vec<u8>>>>,
+    pub logged: RefCell<Vec<String>>,
 }
 
 impl RecordingOrigin {
     pub fn answering(answers: impl IntoIterator<Item = Result<http::Response<Vec<u8>>, OriginError>>) -> Self {
-        Self { answers: RefCell::new(answers.into_iter().collect()), requests: RefCell::default() }
+        Self { answers: RefCell::new(answers.into_iter().collect()), ..Self::default() }
     }
 }
 
@@ -56,5 +44,9 @@ impl OriginClient for RecordingOrigin {
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OriginError> {
         self.requests.borrow_mut().push(request);
         self.answers.borrow_mut().pop_front().unwrap_or(Err(OriginError::Unreachable("no answer queued".into())))
+    }
+
+    fn log(&self, line: &str) {
+        self.logged.borrow_mut().push(line.to_owned());
     }
 }

@@ -1,11 +1,13 @@
-//! Responses the edge makes itself, with the very bytes and headers the origin would send.
+//! The answers the edge makes itself that are not a refusal of the request (refusals are
+//! `shared`'s [`Refusal`], rendered alike on every host), and the fallbacks an adapter gives when
+//! the core cannot take a request at all.
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 use serde::Serialize;
-use shared::error::{ErrorBody, detail};
+use shared::refusal::Refusal;
 
-use crate::handler::BodyError;
+use crate::config::ConfigError;
 
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| br#"{"detail":"Internal Server Error"}"#.to_vec());
@@ -13,10 +15,6 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Vec<u8>> {
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-pub fn error(status: StatusCode, message: &str) -> Response<Vec<u8>> {
-    json(status, &ErrorBody::new(message))
 }
 
 /// The public keys (`/.well-known/jwks.json`), cacheable as the origin says.
@@ -28,45 +26,15 @@ pub fn jwks(set: String) -> Response<Vec<u8>> {
     response
 }
 
-/// No bearer token at all: RFC 6750 names only the scheme.
-pub fn not_authenticated() -> Response<Vec<u8>> {
-    let mut response = error(StatusCode::UNAUTHORIZED, detail::NOT_AUTHENTICATED);
-    response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+/// A request the host could not hand over as an `http` one (a header value the Fetch spec allows
+/// but `http` refuses, a control byte): the client's mistake, answered like any bad request.
+pub fn malformed() -> Response<Vec<u8>> {
+    Refusal::BadRequest.to_response()
 }
 
-/// Any token that failed a check: one answer for every reason.
-pub fn invalid_token() -> Response<Vec<u8>> {
-    let mut response = error(StatusCode::UNAUTHORIZED, detail::INVALID_TOKEN);
-    response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
-    response
-}
-
-pub fn forbidden() -> Response<Vec<u8>> {
-    error(StatusCode::FORBIDDEN, detail::FORBIDDEN)
-}
-
-pub fn body_error(err: BodyError) -> Response<Vec<u8>> {
-    match err {
-        BodyError::TooLarge => error(StatusCode::PAYLOAD_TOO_LARGE, detail::BODY_TOO_LARGE),
-        BodyError::Unreadable => error(StatusCode::BAD_REQUEST, detail::BODY_UNREADABLE),
-    }
-}
-
-pub fn origin_unreachable() -> Response<Vec<u8>> {
-    let mut response = error(StatusCode::BAD_GATEWAY, detail::ORIGIN_UNAVAILABLE);
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
-    response
-}
-
-pub fn origin_timeout() -> Response<Vec<u8>> {
-    error(StatusCode::GATEWAY_TIMEOUT, detail::ORIGIN_TIMEOUT)
-}
-
-/// Tokens are never cached (RFC 6749 5.1).
-pub fn tokens<T: Serialize>(pair: &T) -> Response<Vec<u8>> {
-    let mut response = json(StatusCode::OK, pair);
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
+/// The answer while the configuration is unusable: the operator reads why in `log`, the client
+/// learns only that the service is not up.
+pub fn misconfigured(err: &ConfigError, log: impl FnOnce(&str)) -> Response<Vec<u8>> {
+    log(&err.to_string());
+    Refusal::Misconfigured.to_response()
 }

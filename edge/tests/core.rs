@@ -1,7 +1,9 @@
 //! The edge core against an origin that records what reaches it.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on an unexpected error; its helpers too")]
 
-use edge::{Edge, EdgeConfig, FailureContext, OriginError, RecordingOrigin};
+use std::cell::Cell;
+
+use edge::{BodyError, ConfigError, Edge, EdgeConfig, HostAddr, LazyBody, OriginError, RecordingOrigin};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use shared::domain::{Role, TokenKind, UserId};
@@ -11,14 +13,22 @@ use shared::token::{Keyring, Subject, TokenService, TokenSettings};
 const SECRET: &str = "edge-core-tests-secret-0123456789abcdef";
 const NOW: u64 = 1_800_000_000;
 
+/// The header in which the tests' host writes the client's address.
+const ADDR_HEADER: &str = "host-client-addr";
+
 fn config() -> EdgeConfig {
+    config_with(&[("EDGE_CLIENT_ADDR_HEADER", ADDR_HEADER)])
+}
+
+fn config_with(extra: &[(&str, &str)]) -> EdgeConfig {
     let vars = [
         ("JWT_SECRET", SECRET),
         ("ORIGIN_URL", "http://origin.test"),
         ("EDGE_SERVICE_TOKEN", "edge-service-token-0123456789abcdef"),
         ("CORS_ALLOWED_ORIGINS", "https://app.example"),
     ];
-    EdgeConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())).unwrap()
+    let lookup = |name: &str| extra.iter().chain(&vars).find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+    EdgeConfig::from_lookup(lookup, HostAddr::Named).unwrap()
 }
 
 fn tokens(secret: &str) -> TokenService {
@@ -54,9 +64,11 @@ fn body(response: &Response<Vec<u8>>) -> Value {
     serde_json::from_slice(response.body()).unwrap()
 }
 
-async fn handle(origin: RecordingOrigin, request: Request<Vec<u8>>) -> (Response<Vec<u8>>, RecordingOrigin) {
+/// The request as a host that writes the client's address hands it over.
+async fn handle(origin: RecordingOrigin, mut request: Request<Vec<u8>>) -> (Response<Vec<u8>>, RecordingOrigin) {
+    request.headers_mut().append(ADDR_HEADER, "203.0.113.9".parse().unwrap());
     let edge = Edge::new(config(), origin);
-    let response = edge.handle(request, Some("203.0.113.9"), NOW).await;
+    let response = edge.handle(request, NOW).await;
     (response, edge.into_origin())
 }
 
@@ -222,9 +234,35 @@ async fn an_unanswered_request_is_logged_with_its_request_id() {
     sent.headers_mut().insert("x-request-id", "trace-me-42".parse().unwrap());
     let (response, origin) = handle(RecordingOrigin::default(), sent).await;
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
-    let forwarded = &origin.requests.borrow()[0];
-    let line = FailureContext::of(forwarded).line(&OriginError::Timeout);
-    assert_eq!(line, "edge: origin /users (x-request-id trace-me-42): Timeout");
+    assert_eq!(
+        *origin.logged.borrow(),
+        ["edge: origin /users (x-request-id trace-me-42): Unreachable(\"no answer queued\")"]
+    );
+
+    // The path logged is the one the origin was asked for; a timeout says so.
+    let edge = Edge::new(
+        config_with(&[("ORIGIN_URL", "http://origin.test/api/")]),
+        RecordingOrigin::answering([Err(OriginError::Timeout)]),
+    );
+    let mut sent = request(Method::GET, "/users?limit=5", Some(&user), "");
+    sent.headers_mut().insert("x-request-id", "trace-me-43".parse().unwrap());
+    let response = edge.handle(sent, NOW).await;
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(*edge.into_origin().logged.borrow(), ["edge: origin /api/users (x-request-id trace-me-43): Timeout"]);
+}
+
+#[tokio::test]
+async fn only_failures_of_the_origin_are_logged() {
+    let user = token(Role::User, TokenKind::Access);
+    let (_, origin) = handle(
+        RecordingOrigin::answering([origin_json(503, json!({"detail": "down"}))]),
+        request(Method::GET, "/users", Some(&user), ""),
+    )
+    .await;
+    assert_eq!(origin.requests.borrow().len(), 1);
+    assert!(origin.logged.borrow().is_empty(), "an answer, even a 503, is no failure to reach the origin");
+    let (_, origin) = handle(RecordingOrigin::default(), request(Method::GET, "/users", Some("garbage"), "")).await;
+    assert!(origin.logged.borrow().is_empty(), "a refused token is the client's mistake");
 }
 
 #[tokio::test]
@@ -323,16 +361,16 @@ async fn with_eddsa_the_edge_signs_with_the_seed_and_publishes_the_public_key_it
     ];
     let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
     let grant = json!({"user_id": 7, "username": "user", "role": "user", "ver": 3, "sid": "s-42", "generation": 0, "issued_at": NOW});
-    let edge =
-        Edge::new(EdgeConfig::from_lookup(lookup).unwrap(), RecordingOrigin::answering([origin_json(200, grant)]));
+    let config = EdgeConfig::from_lookup(lookup, HostAddr::Named).unwrap();
+    let edge = Edge::new(config, RecordingOrigin::answering([origin_json(200, grant)]));
 
-    let jwks = edge.handle(request(Method::GET, "/.well-known/jwks.json", None, ""), None, NOW).await;
+    let jwks = edge.handle(request(Method::GET, "/.well-known/jwks.json", None, ""), NOW).await;
     assert_eq!(jwks.status(), StatusCode::OK);
     assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
     assert_eq!(body(&jwks)["keys"][0]["x"], "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
 
     let login = request(Method::POST, "/auth/login", None, r#"{"username":"user","password":"pw"}"#);
-    let pair = body(&edge.handle(login, None, NOW).await);
+    let pair = body(&edge.handle(login, NOW).await);
     let verifier = shared::token::from_lookup(lookup).unwrap();
     let access = pair["access_token"].as_str().unwrap();
     assert!(verifier.verify(access, TokenKind::Access, NOW).is_ok());
@@ -366,4 +404,178 @@ async fn the_admin_gate_covers_the_origins_admin_routes_and_no_others() {
             handle(RecordingOrigin::answering([not_found]), request(method.clone(), path, None, "")).await;
         assert_eq!(origin.requests.borrow().len(), 1, "{method} {path} is the origin's to answer");
     }
+}
+
+/// A host's body: what it declares, and whether the core asked for it.
+struct HostBody<'a> {
+    declared: Option<&'static str>,
+    bytes: Result<Vec<u8>, BodyError>,
+    read: &'a Cell<bool>,
+}
+
+impl LazyBody for HostBody<'_> {
+    fn declared_length(&self) -> Option<String> {
+        self.declared.map(str::to_owned)
+    }
+
+    async fn read(self, limit: usize) -> Result<Vec<u8>, BodyError> {
+        self.read.set(true);
+        let bytes = self.bytes?;
+        if bytes.len() > limit { Err(BodyError::TooLarge) } else { Ok(bytes) }
+    }
+}
+
+async fn post_login(
+    declared: Option<&'static str>,
+    bytes: Result<Vec<u8>, BodyError>,
+) -> (Response<Vec<u8>>, bool, usize) {
+    let read = Cell::new(false);
+    let grant = json!({"user_id": 7, "username": "user", "role": "user", "ver": 3, "sid": "s", "generation": 0, "issued_at": NOW});
+    let edge = Edge::new(config(), RecordingOrigin::answering([origin_json(200, grant)]));
+    let login = Request::builder().method(Method::POST).uri("/auth/login").header("content-type", "application/json");
+    let response = edge.handle(login.body(HostBody { declared, bytes, read: &read }).unwrap(), NOW).await;
+    let reached = edge.into_origin().requests.borrow().len();
+    (response, read.get(), reached)
+}
+
+#[tokio::test]
+async fn a_body_declared_over_the_limit_is_413_before_a_byte_is_read() {
+    let small = br#"{"username":"user","password":"pw"}"#.to_vec();
+    let (response, read, reached) = post_login(Some("16385"), Ok(small.clone())).await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!({"detail": "Request body too large"}))
+    );
+    assert!(!read && reached == 0);
+    // At the limit, or declared in no number the core reads, the body is read (within the limit).
+    for declared in [Some("16384"), Some(" 35 "), Some("many"), None] {
+        let (response, read, reached) = post_login(declared, Ok(small.clone())).await;
+        assert_eq!((response.status(), read, reached), (StatusCode::OK, true, 1), "{declared:?}");
+    }
+    let (response, _, reached) = post_login(Some("many"), Ok(vec![b' '; 16_385])).await;
+    assert_eq!((response.status(), reached), (StatusCode::PAYLOAD_TOO_LARGE, 0));
+}
+
+#[tokio::test]
+async fn a_body_that_breaks_off_is_400_without_reaching_the_origin() {
+    let (response, read, reached) = post_login(None, Err(BodyError::Unreadable)).await;
+    assert_eq!(
+        (response.status(), body(&response)),
+        (StatusCode::BAD_REQUEST, json!({"detail": "There was an error parsing the body"}))
+    );
+    assert!(read && reached == 0);
+}
+
+#[tokio::test]
+async fn a_get_carries_no_body_to_the_origin_and_reads_none() {
+    let read = Cell::new(false);
+    let user = token(Role::User, TokenKind::Access);
+    let edge = Edge::new(config(), RecordingOrigin::answering([origin_json(200, json!([]))]));
+    let get = Request::builder().uri("/users").header("authorization", format!("Bearer {user}"));
+    let body = HostBody { declared: Some("99999"), bytes: Ok(b"ignored".to_vec()), read: &read };
+    let response = edge.handle(get.body(body).unwrap(), NOW).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!read.get());
+    assert!(edge.into_origin().requests.borrow()[0].body().is_empty());
+}
+
+#[tokio::test]
+async fn the_client_address_is_the_last_the_trusted_header_says_as_an_ip() {
+    let user = token(Role::User, TokenKind::Access);
+    let forwarded_addr = |config: EdgeConfig, values: &[&str]| {
+        let mut sent = request(Method::GET, "/users", Some(&user), "");
+        for value in values {
+            sent.headers_mut().append(ADDR_HEADER, value.parse().unwrap());
+        }
+        async move {
+            let edge = Edge::new(config, RecordingOrigin::answering([origin_json(200, json!([]))]));
+            edge.handle(sent, NOW).await;
+            let origin = edge.into_origin();
+            let requests = origin.requests.borrow();
+            requests[0].headers().get("x-edge-client-ip").map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    // A host appends its own value after any the client sent; Spin writes `ip:port`.
+    assert_eq!(forwarded_addr(config(), &["198.51.100.7", "203.0.113.9:4711"]).await.as_deref(), Some("203.0.113.9"));
+    assert_eq!(forwarded_addr(config(), &["[2001:db8::1]:443"]).await.as_deref(), Some("2001:db8::1"));
+    assert_eq!(forwarded_addr(config(), &["not-an-address"]).await, None);
+    // Where no header is trusted, a client's own is not passed on.
+    assert_eq!(forwarded_addr(config_with(&[]), &["203.0.113.9"]).await, None);
+}
+
+#[test]
+fn cloudflare_trusts_only_the_header_it_writes_and_only_where_told_to() {
+    let on_cloudflare = |name: &str| {
+        let vars = [
+            ("JWT_SECRET", SECRET),
+            ("ORIGIN_URL", "http://origin.test"),
+            ("EDGE_SERVICE_TOKEN", "edge-service-token-0123456789abcdef"),
+            ("EDGE_CLIENT_ADDR_HEADER", name),
+        ];
+        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+        EdgeConfig::from_lookup(lookup, HostAddr::Only(http::HeaderName::from_static("cf-connecting-ip")))
+    };
+    let names = |config: Result<EdgeConfig, ConfigError>| {
+        let edge = Edge::new(config.unwrap(), RecordingOrigin::default());
+        edge.request_headers().map(|name| name.as_str().to_owned()).collect::<Vec<_>>()
+    };
+    assert!(!names(on_cloudflare("")).contains(&"cf-connecting-ip".to_owned()), "not read where not trusted");
+    assert_eq!(names(on_cloudflare("cf-connecting-ip")).last().map(String::as_str), Some("cf-connecting-ip"));
+    assert!(on_cloudflare("x-forwarded-for").unwrap_err().to_string().contains("cf-connecting-ip"));
+}
+
+#[tokio::test]
+async fn only_the_passed_back_headers_of_the_origin_reach_the_client() {
+    let user = token(Role::User, TokenKind::Access);
+    let answer = Response::builder()
+        .status(401)
+        .header("content-type", "application/json")
+        .header("content-length", "2")
+        .header("date", "Thu, 01 Jan 2026 00:00:00 GMT")
+        .header("x-request-id", "the-origins-own")
+        .header("www-authenticate", "Bearer")
+        .header("www-authenticate", r#"Basic realm="x""#)
+        .header("retry-after", "5")
+        .header("cache-control", "no-store")
+        .header("pragma", "no-cache")
+        .header("location", "/users")
+        .header("allow", "GET")
+        .header("server", "origin")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let mut sent = request(Method::GET, "/users", Some(&user), "");
+    sent.headers_mut().insert("x-request-id", "client-42".parse().unwrap());
+    let (response, _) = handle(RecordingOrigin::answering([Ok(answer)]), sent).await;
+    let names: Vec<_> = response.headers().keys().map(|name| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "content-type",
+            "www-authenticate",
+            "retry-after",
+            "cache-control",
+            "pragma",
+            "location",
+            "allow",
+            "vary",
+            "x-request-id"
+        ]
+    );
+    assert_eq!(response.headers().get_all("www-authenticate").iter().count(), 2);
+    assert_eq!(response.headers()["x-request-id"], "client-42", "the edge's request id, not the origin's");
+}
+
+#[test]
+fn the_fallbacks_are_a_bad_request_and_an_unconfigured_service() {
+    let malformed = edge::malformed();
+    assert_eq!((malformed.status(), body(&malformed)), (StatusCode::BAD_REQUEST, json!({"detail": "Bad Request"})));
+    let err = EdgeConfig::from_lookup(|_| None, HostAddr::Named).unwrap_err();
+    let mut logged = Vec::new();
+    let answer = edge::misconfigured(&err, |line| logged.push(line.to_owned()));
+    assert_eq!(
+        (answer.status(), body(&answer)),
+        (StatusCode::SERVICE_UNAVAILABLE, json!({"detail": "Service misconfigured"}))
+    );
+    assert_eq!(logged, [err.to_string()]);
+    assert!(logged[0].contains("JWT_SECRET"), "the operator reads why: {}", logged[0]);
 }
