@@ -126,6 +126,11 @@ pub fn origin_error(code: &ErrorCode) -> OriginError {
         | ErrorCode::ConnectionReadTimeout
         | ErrorCode::ConnectionWriteTimeout
         | ErrorCode::HttpResponseTimeout => OriginError::Timeout,
+        // Spin's sandbox: ORIGIN_URL is not the origin_url that spin.toml opens it to.
+        ErrorCode::HttpRequestDenied => OriginError::Unreachable(
+            "HttpRequestDenied: the host's sandbox refused ORIGIN_URL (under Spin, set SPIN_VARIABLE_ORIGIN_URL to the same URL)"
+                .into(),
+        ),
         other => OriginError::Unreachable(format!("{other:?}")),
     }
 }
