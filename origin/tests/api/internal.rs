@@ -106,3 +106,22 @@ async fn behind_the_edge_address_limits_key_on_the_address_it_reports_never_on_t
         assert_eq!(edge_login_fails(&app, name, None).await, StatusCode::UNAUTHORIZED, "{name}");
     }
 }
+
+/// Every grant route of the contract has its internal handler: an edge that forwards one never
+/// meets a 404 the client would then see. An empty body reaches the handler and is refused as
+/// invalid input, not as a path that does not exist.
+#[tokio::test]
+async fn every_grant_route_of_the_contract_has_an_internal_handler() {
+    let app = app().await;
+    for route in shared::contract::GrantRoute::ALL {
+        let response = app
+            .client
+            .post(format!("{}{}", app.url, route.internal_path()))
+            .header(shared::contract::header::SERVICE_TOKEN, CURRENT)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{route:?}");
+    }
+}
