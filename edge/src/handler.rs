@@ -10,6 +10,7 @@
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use shared::contract::http_header::{CLIENT_IP, REQUEST_ID, SERVICE_TOKEN};
+use shared::api::TokenPair;
 use shared::contract::{Access, Grant, GrantRoute};
 use shared::domain::{Role, TokenKind, UserId};
 use shared::refusal::Refusal;
@@ -152,7 +153,8 @@ impl<O: OriginClient> Edge<O> {
         // The origin names the generation and its time: a repeat in the grace window signs the
         // very pair signed before.
         let ticket = Ticket { sid: grant.sid, generation: grant.generation, issued_at: grant.issued_at };
-        self.config.tokens.issue_pair(&subject, &ticket).to_response()
+        let pair = TokenPair { device_token: grant.device_token, ..self.config.tokens.issue_pair(&subject, &ticket) };
+        pair.to_response()
     }
 
     /// The `/users` routes: the access token (and for `/users/admin` the admin role) is checked

@@ -1,6 +1,8 @@
 //! The time the origin issues and checks tokens at. Injected, so tests move it instead of sleeping.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub trait Clock: Send + Sync + 'static {
@@ -34,4 +36,10 @@ impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+/// `future`'s answer, or `None` once `within` has passed: a bound on how long a request waits
+/// (for a login slot), in real time whatever the injected clock says.
+pub async fn bounded<T>(within: Duration, future: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(within, future).await.ok()
 }

@@ -36,6 +36,11 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: &'static str,
+}
+
 /// Why a login failed, as counted.
 #[derive(Clone, Copy, Debug)]
 pub enum LoginFailure {
@@ -48,6 +53,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     login_failures: Family<FailureLabels, Counter>,
+    login_throttled: Family<TierLabels, Counter>,
     refresh_reuse: Counter,
     pool: Family<PoolLabels, Gauge>,
 }
@@ -71,6 +77,12 @@ impl Metrics {
         );
         let login_failures = Family::<FailureLabels, Counter>::default();
         registry.register("login_failures", "Failed logins, by reason", login_failures.clone());
+        let login_throttled = Family::<TierLabels, Counter>::default();
+        registry.register(
+            "login_throttled",
+            "Logins held back by brute-force protection, by the tier that held them: pair, account, ip",
+            login_throttled.clone(),
+        );
         let refresh_reuse = Counter::default();
         registry.register(
             "refresh_reuse_detected",
@@ -79,7 +91,7 @@ impl Metrics {
         );
         let pool = Family::<PoolLabels, Gauge>::default();
         registry.register("db_pool_connections", "Database pool connections: in_use, idle, max, waiting", pool.clone());
-        Self { registry, requests, latency, login_failures, refresh_reuse, pool }
+        Self { registry, requests, latency, login_failures, login_throttled, refresh_reuse, pool }
     }
 
     pub fn observe_request(&self, method: String, route: String, status: u16, elapsed: Duration) {
@@ -95,6 +107,11 @@ impl Metrics {
             LoginFailure::Inactive => "inactive",
         };
         self.login_failures.get_or_create(&FailureLabels { reason }).inc();
+    }
+
+    /// A login held back by `tier` (`pair`, `account` or `ip`).
+    pub fn login_throttled(&self, tier: &'static str) {
+        self.login_throttled.get_or_create(&TierLabels { tier }).inc();
     }
 
     pub fn refresh_reuse_detected(&self) {

@@ -70,6 +70,7 @@ impl Application {
             retention: config.retention,
             service_tokens: config.service_tokens.clone().map(Arc::new),
             metrics: Arc::new(Metrics::new()),
+            login_slots: Arc::new(tokio::sync::Notify::new()),
         };
         let (listener, local_addr) = bind(config.addr).await?;
         let metrics = match config.metrics_addr {
@@ -128,6 +129,7 @@ async fn purge(state: AppState) {
         let retention = state.retention;
         let purged = [
             ("throttle counters", db::throttles::purge(&state.pool, now).await),
+            ("devices and login sources", db::devices::purge(&state.pool, now).await),
             ("sessions", db::sessions::purge(&state.pool, now.saturating_sub(retention.sessions_secs)).await),
             ("audit events", db::audit::purge(&state.pool, now.saturating_sub(retention.audit_secs)).await),
         ];

@@ -31,6 +31,9 @@ pub struct AppState {
     /// `EDGE_SERVICE_TOKEN`s; none closes the internal API.
     pub service_tokens: Option<Arc<ServiceTokens>>,
     pub metrics: Arc<Metrics>,
+    /// Woken whenever a login attempt of this process gives back its slots, for attempts waiting
+    /// for one (`auth::limits`).
+    pub login_slots: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -22,6 +22,11 @@ pub struct LoginRequest {
     pub username: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128, format = Password))]
     pub password: String,
+    /// The `device_token` an earlier login of this account answered on this device: the login
+    /// then counts against the device's own failures only (see the docs on throttling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub device_token: Option<String>,
 }
 
 /// A login, parsed. The username is only normalised: a name that could never have been
@@ -30,6 +35,8 @@ pub struct LoginRequest {
 pub struct Credentials {
     pub username: String,
     pub password: Password,
+    /// The device token's digest, when one that could be a device token came along.
+    pub device: Option<[u8; 32]>,
 }
 
 impl LoginRequest {
@@ -40,7 +47,10 @@ impl LoginRequest {
         let username = collect(&mut errors, "username", login_name(&self.username));
         let password = collect(&mut errors, "password", Password::candidate(&self.password));
         match (username, password) {
-            (Some(username), Some(password)) if errors.is_empty() => Ok(Credentials { username, password }),
+            (Some(username), Some(password)) if errors.is_empty() => {
+                let device = self.device_token.as_deref().and_then(crate::device::digest);
+                Ok(Credentials { username, password, device })
+            }
             _ => Err(errors),
         }
     }
@@ -74,6 +84,9 @@ pub struct TokenPair {
     #[cfg_attr(feature = "openapi", schema(example = "bearer"))]
     pub token_type: String,
     pub expires_in: u64,
+    /// Login answers only: the token that makes this device known at its next login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 #[cfg(feature = "http")]
@@ -258,6 +271,22 @@ impl AdminUserUpdate {
             Err(errors)
         }
     }
+}
+
+/// One of the current user's known devices (`GET /users/devices`): a device token a login gave
+/// out, which gets that device through locks that strangers' failures put on the account. Dates as
+/// [`UserOut`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceOut {
+    pub id: i64,
+    pub created_at: String,
+    /// Its last login.
+    pub last_used_at: String,
+    /// Of its last login.
+    pub user_agent: String,
+    /// Of its last login.
+    pub client_ip: Option<String>,
 }
 
 /// One of the current user's live sessions (`GET /users/sessions`). Dates as [`UserOut`]'s.

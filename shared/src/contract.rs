@@ -102,6 +102,9 @@ pub struct Grant {
     pub sid: String,
     pub generation: u32,
     pub issued_at: u64,
+    /// A login's device token, for the edge to answer beside the pair; none for a refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 /// What a public route asks of its caller.
@@ -132,6 +135,8 @@ const READ_CHANGE_DELETE: &[&str] = &["GET", "HEAD", "PATCH", "DELETE"];
 const ROUTES: &[Rule] = &[
     Rule { pattern: "/users", methods: READ_CHANGE_DELETE, access: Access::Bearer },
     Rule { pattern: "/users/sessions", methods: READ, access: Access::Bearer },
+    Rule { pattern: "/users/devices", methods: READ, access: Access::Bearer },
+    Rule { pattern: "/users/devices/{id}", methods: &["DELETE"], access: Access::Bearer },
     Rule { pattern: "/auth/logout", methods: &["POST"], access: Access::Bearer },
     Rule { pattern: "/auth/logout-all", methods: &["POST"], access: Access::Bearer },
     Rule { pattern: "/users/admin", methods: READ, access: Access::Admin },
@@ -246,6 +251,7 @@ mod tests {
         assert_eq!(access("GET", "/users/admin"), Access::Admin);
         assert_eq!(access("DELETE", "/users/admin/7"), Access::Admin);
         assert_eq!(access("DELETE", "/users/admin/7/sessions"), Access::Admin);
+        assert_eq!(access("DELETE", "/users/devices/7"), Access::Bearer);
         assert_eq!(access("GET", "/users/admin/7/sessions"), Access::Open, "no handler: the origin's 405");
         assert_eq!(access("PATCH", "/users/admin/audit"), Access::Open, "no handler: the origin's 405");
         assert_eq!(access("GET", "/users/admin/"), Access::Open, "no handler: the origin's 404");

@@ -16,6 +16,7 @@ extern crate std;
 
 pub mod api;
 pub mod contract;
+pub mod device;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "fuzzing")]

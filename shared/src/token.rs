@@ -201,7 +201,16 @@ impl TokenService {
             refresh_token: self.issue(subject, TokenKind::Refresh, ticket),
             token_type: "bearer".into(),
             expires_in: self.settings.access_ttl_secs,
+            device_token: None,
         }
+    }
+
+    /// A new device token (see [`crate::device`]): 256 random bits, hex.
+    #[must_use]
+    pub fn device_token() -> String {
+        let mut token = random_id();
+        token.push_str(&random_id());
+        token
     }
 
     /// One token of `kind`.

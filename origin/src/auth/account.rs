@@ -21,7 +21,7 @@ pub async fn sign_up(state: &AppState, body: &UserCreate, caller: &Caller) -> Re
 }
 
 /// Changes `user`'s own fields. A new password bumps the token version (every earlier token is
-/// void at once) and ends every session.
+/// void at once), ends every session and forgets the account's devices.
 pub async fn update(state: &AppState, user: &User, body: &UserUpdate, caller: &Caller) -> Result<User, AuthError> {
     let parsed = body.parse(&state.password_policy, [&user.username, &user.email])?;
     if let Some(current) = parsed.current_password {
@@ -41,6 +41,7 @@ pub async fn update(state: &AppState, user: &User, body: &UserUpdate, caller: &C
     if new_password {
         // Its tokens are void already (the version moved); their sessions end with them.
         sessions::end_all(&state.pool, user.id, EndReason::PasswordChange).await?;
+        limits::forget_known(state, user.id, &updated.username, "a new password").await?;
         let event =
             audit::Event { client_ip: caller.ip, ..audit::Event::new(audit::Kind::PasswordChanged, Some(user.id)) };
         state.audit(event).await;

@@ -6,7 +6,7 @@ use shared::api::{AdminUserUpdate, AuditEventOut};
 use shared::domain::UserId;
 use shared::error::FieldError;
 
-use super::{AuthError, Caller, password};
+use super::{AuthError, Caller, limits, password};
 use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, Guarded, User};
@@ -38,7 +38,7 @@ fn by_admin(kind: audit::Kind, user: &User, admin: &User, caller: &Caller) -> au
 }
 
 /// Changes user `id`'s role, active flag or password. Deactivating a user or setting a password
-/// ends all of their sessions; the last active admin cannot be demoted or deactivated.
+/// ends all of their sessions (a password also their devices); the last active admin cannot be demoted or deactivated.
 pub async fn change(
     state: &AppState,
     admin: &User,
@@ -65,6 +65,7 @@ pub async fn change(
         sessions::end_all(&state.pool, after.id, EndReason::Admin).await?;
     }
     if new_password {
+        limits::forget_known(state, after.id, &after.username, "a new password set by an admin").await?;
         state.audit(by_admin(audit::Kind::PasswordChanged, &after, admin, caller)).await;
     }
     if before.role != after.role {

@@ -1,59 +1,337 @@
-//! Where the throttle rules ([`crate::throttle`]) meet the requests: which keys a login, a
+//! Where the throttle rules ([`crate::throttle`]) meet the requests: which counters a login, a
 //! sign-up or a refresh counts against, and [`AuthError::TooManyRequests`] when one is held back.
+//!
+//! A login counts against tiers, all decided before any password is hashed and alike for names
+//! that exist and names that do not:
+//!
+//! | tier      | key                         | applies when                                        |
+//! |-----------|-----------------------------|-----------------------------------------------------|
+//! | `pair`    | account and client address  | the address is known (never one shared bucket)      |
+//! | `ip`      | client address              | the address is known                                |
+//! | `account` | account                     | the source is new: no device token, an address the account never logged in from |
+//!
+//! A login that presents a device token of the account counts only against that device, which
+//! loses the privilege after as many failures as a pair may have.
 
 use std::net::IpAddr;
+use std::time::Duration;
+
+use shared::domain::UserId;
 
 use super::AuthError;
-use crate::db::{throttles, users};
+use crate::clock;
+use crate::db::{audit, devices, throttles, users};
 use crate::state::AppState;
-use crate::throttle::Policy;
+use crate::throttle::{Counter, Gate, Outcome, Policy};
 
-/// The per-username lock an attempt counts against: one for every spelling that reaches the same
-/// account, the name folded as the users table compares names.
-pub struct UserLock(String);
+/// How long an attempt waits for a slot that attempts in flight hold before it is told to retry.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting attempt looks again, for slots another origin instance gives back.
+const SLOT_POLL: Duration = Duration::from_millis(100);
+
+/// The counters of a login, by what they count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Pair,
+    Account,
+    Ip,
+    Device,
+}
+
+impl Tier {
+    /// The label of `login_throttled_total` and of the audit events. A device never holds a login
+    /// back (it loses the privilege instead), so it has no label of its own.
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Pair | Self::Device => "pair",
+            Self::Account => "account",
+            Self::Ip => "ip",
+        }
+    }
+
+    fn policy(self, state: &AppState) -> Policy {
+        let policies = &state.throttles;
+        match self {
+            Self::Pair | Self::Device => policies.login_per_pair,
+            Self::Account => policies.login_per_account,
+            Self::Ip => policies.login_per_ip,
+        }
+    }
+}
 
 /// An address as the limits count it: an IPv6 host is given a whole /64, so it counts as one.
-fn ip_key(prefix: &str, ip: IpAddr) -> String {
+fn source(ip: IpAddr) -> String {
     match ip {
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
             let [a, b, c, d, ..] = v6.segments();
-            format!("{prefix}-ip:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
         }
-        IpAddr::V6(v6) => format!("{prefix}-ip:{}", v6.to_canonical()),
-        IpAddr::V4(v4) => format!("{prefix}-ip:{v4}"),
+        IpAddr::V6(v6) => v6.to_canonical().to_string(),
+        IpAddr::V4(v4) => v4.to_string(),
     }
 }
 
-/// Before a password is checked, the attempt counts against the username and the address as a
-/// failure until it proves otherwise: concurrent guesses cannot all pass before any is counted.
-/// A key already held back answers 429 without a hash, for a name that exists or not alike.
-pub async fn begin_login(state: &AppState, username: &str, ip: Option<IpAddr>) -> Result<UserLock, AuthError> {
-    let policies = state.throttles;
-    let lock = UserLock(format!("login-user:{}", users::compared_name(&state.pool, username).await?));
-    attempt(state, &lock.0, policies.login_per_user).await?;
-    if let Some(ip) = ip {
-        attempt(state, &ip_key("login", ip), policies.login_per_ip).await?;
-    }
-    Ok(lock)
+/// Who is trying to log in, and from where.
+pub struct Claim<'a> {
+    /// The name as typed.
+    pub username: &'a str,
+    /// The account it names, if any: only that decides which sources and devices are known.
+    pub user: Option<UserId>,
+    pub ip: Option<IpAddr>,
+    /// The digest of the device token the login presented.
+    pub device: Option<[u8; 32]>,
+    /// Whether the account tier holds this attempt when its source is new. A password confirmed
+    /// by a signed-in user (before a change) is not held by it: the session shows the source got in.
+    pub account_tier: bool,
 }
 
-async fn attempt(state: &AppState, key: &str, policy: Policy) -> Result<(), AuthError> {
+/// A login attempt let in to the password check: the slots it holds until [`Attempt::settle`].
+pub struct Attempt {
+    counters: Vec<(Tier, String)>,
+    /// Cleared by a success even when not counted against (a known source or device).
+    account: String,
+    username: String,
+    user: Option<UserId>,
+    ip: Option<IpAddr>,
+    /// The known device the login came with.
+    pub device: Option<i64>,
+    /// The address as the limits count it, to remember after a success.
+    pub source: Option<String>,
+    /// Until settled, dropping the attempt (a client that went away mid-check) gives its slots
+    /// back in a task of its own.
+    unsettled: Option<AppState>,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let Some(state) = self.unsettled.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let counters = std::mem::take(&mut self.counters);
+        runtime.spawn(async move {
+            let now = state.clock.now();
+            let policies: Vec<Policy> = counters.iter().map(|(tier, _)| tier.policy(&state)).collect();
+            let keys: Vec<(&str, &Policy)> = counters.iter().zip(&policies).map(|((_, k), p)| (k.as_str(), p)).collect();
+            let released = throttles::update_all(&state.pool, &keys, |counters| {
+                for (counter, (_, policy)) in counters.iter_mut().zip(&keys) {
+                    *counter = counter.settle(now, policy, Outcome::Released);
+                }
+            });
+            if let Err(err) = released.await {
+                tracing::warn!(err = %crate::telemetry::Chain(&err), "login slots not given back: they lapse on their own");
+            }
+            state.login_slots.notify_waiters();
+        });
+    }
+}
+
+/// Lets a login attempt in, or holds it back: 429 without a hash when a counter is locked, alike
+/// for names that exist and names that do not. While attempts in flight take the rest of a
+/// counter's budget it waits (up to a few seconds) for them to settle rather than being refused.
+pub async fn begin_login(state: &AppState, claim: Claim<'_>) -> Result<Attempt, AuthError> {
+    let folded = users::compared_name(&state.pool, claim.username).await?;
     let now = state.clock.now();
-    match throttles::update(&state.pool, key, &policy, |counter| counter.attempt(now, &policy)).await? {
-        Some(wait) => Err(AuthError::TooManyRequests { retry_after_secs: wait }),
-        None => Ok(()),
+    let source = claim.ip.map(source);
+    let device = match (claim.user, claim.device) {
+        (Some(user), Some(digest)) => devices::find(&state.pool, user, &digest, now).await?,
+        _ => None,
+    };
+    let mut counters = Vec::new();
+    if let Some(id) = device {
+        counters.push((Tier::Device, format!("login-device:{id}")));
+    } else {
+        if let Some(source) = &source {
+            counters.push((Tier::Ip, format!("login-ip:{source}")));
+            counters.push((Tier::Pair, format!("login-pair:{folded}|{source}")));
+        }
+        let known = match (claim.user, &source) {
+            (Some(user), Some(source)) => devices::knows_source(&state.pool, user, source, now).await?,
+            _ => false,
+        };
+        if claim.account_tier && !known {
+            counters.push((Tier::Account, format!("login-account:{folded}")));
+        }
+    }
+    let attempt = Attempt {
+        counters,
+        account: format!("login-account:{folded}"),
+        username: claim.username.to_owned(),
+        user: claim.user,
+        ip: claim.ip,
+        device,
+        source,
+        unsettled: None,
+    };
+    let mut full = Tier::Account;
+    let admitted = clock::bounded(SLOT_WAIT, async {
+        loop {
+            let released = state.login_slots.notified();
+            match attempt.admit(state).await? {
+                Admission::Open => return Ok(None),
+                Admission::Held(tier, secs) => return Ok(Some((tier, secs))),
+                Admission::Full(tier) => {
+                    full = tier;
+                    clock::bounded(SLOT_POLL, released).await;
+                }
+            }
+        }
+    })
+    .await;
+    let (tier, retry_after_secs) = match admitted {
+        Some(Ok(None)) => {
+            let mut attempt = attempt;
+            attempt.unsettled = Some(state.clone());
+            return Ok(attempt);
+        }
+        Some(Ok(Some(held))) => held,
+        Some(Err(err)) => return Err(err),
+        // Still full after the wait: attempts in flight that take this long are rare; try again soon.
+        None => (full, 1),
+    };
+    state.metrics.login_throttled(tier.label());
+    Err(AuthError::TooManyRequests { retry_after_secs })
+}
+
+enum Admission {
+    Open,
+    Full(Tier),
+    Held(Tier, u64),
+}
+
+impl Attempt {
+    /// An attempt that holds no slots: nothing to give back when dropped.
+    fn disarm(&mut self) {
+        self.unsettled = None;
+    }
+
+    fn keys<'a>(&'a self, state: &AppState, policies: &'a mut Vec<Policy>) -> Vec<(&'a str, &'a Policy)> {
+        policies.extend(self.counters.iter().map(|(tier, _)| tier.policy(state)));
+        self.counters.iter().zip(policies.iter()).map(|((_, key), policy)| (key.as_str(), policy)).collect()
+    }
+
+    /// Takes a slot of every counter at once, or none.
+    async fn admit(&self, state: &AppState) -> Result<Admission, AuthError> {
+        let now = state.clock.now();
+        let mut policies = Vec::new();
+        let keys = self.keys(state, &mut policies);
+        let admission = throttles::update_all(&state.pool, &keys, |counters| {
+            let gates: Vec<(Counter, Gate)> =
+                counters.iter().zip(&keys).map(|(counter, (_, policy))| counter.admit(now, policy)).collect();
+            let tiers = self.counters.iter().map(|c| c.0);
+            let mut full = None;
+            for ((_, gate), tier) in gates.iter().zip(tiers) {
+                match *gate {
+                    Gate::Held(secs) => return Admission::Held(tier, secs),
+                    Gate::Full => full = full.or(Some(tier)),
+                    Gate::Open => {}
+                }
+            }
+            if let Some(tier) = full {
+                return Admission::Full(tier);
+            }
+            for (counter, (admitted, _)) in counters.iter_mut().zip(gates) {
+                *counter = admitted;
+            }
+            Admission::Open
+        })
+        .await?;
+        Ok(admission)
+    }
+
+    /// Gives the attempt's slots back, counting a failure or forgetting the failures a success
+    /// ends; records the locks this makes or lifts, and forgets a device that failed too often.
+    pub async fn settle(&mut self, state: &AppState, succeeded: bool) -> Result<(), AuthError> {
+        // Settled or not, after this call the slots are not the drop's to give back.
+        self.disarm();
+        let now = state.clock.now();
+        let mut policies = Vec::new();
+        let mut keys = self.keys(state, &mut policies);
+        // A success from a known source or device lifts the account's lock for new sources too.
+        let account_policy = state.throttles.login_per_account;
+        let clear_account = succeeded && !self.counters.iter().any(|c| c.0 == Tier::Account);
+        if clear_account {
+            keys.push((self.account.as_str(), &account_policy));
+        }
+        let tiers: Vec<Tier> = self.counters.iter().map(|c| c.0).collect();
+        let (locked, unlocked) = throttles::update_all(&state.pool, &keys, |counters| {
+            let mut locked = Vec::new();
+            let mut unlocked = false;
+            for (i, (counter, (_, policy))) in counters.iter_mut().zip(&keys).enumerate() {
+                let before = *counter;
+                let Some(&tier) = tiers.get(i) else {
+                    // The account's counter, cleared but not counted against.
+                    unlocked |= before.held_until_cleared();
+                    *counter = before.clear();
+                    continue;
+                };
+                let outcome = match (succeeded, tier) {
+                    (false, _) => Outcome::Failed,
+                    (true, Tier::Ip) => Outcome::Released,
+                    (true, _) => Outcome::Cleared,
+                };
+                *counter = before.settle(now, policy, outcome);
+                if Counter::newly_locked(&before, counter, now, policy) {
+                    locked.push((tier, counter.retry_after(now, policy)));
+                    if tier == Tier::Device {
+                        // A device that failed too often is a stranger again: no lock of its own.
+                        *counter = counter.clear();
+                    }
+                }
+                unlocked |= tier == Tier::Account && outcome == Outcome::Cleared && before.held_until_cleared();
+            }
+            (locked, unlocked)
+        })
+        .await?;
+        state.login_slots.notify_waiters();
+        for (tier, wait) in locked {
+            if tier == Tier::Device {
+                self.forget_device(state).await?;
+            } else {
+                let detail = match tier {
+                    Tier::Account => "account: new sources held until a success or a new password".to_owned(),
+                    _ => format!("{}: held for {} s", tier.label(), wait.unwrap_or_default()),
+                };
+                state.audit(self.event(audit::Kind::LoginLocked, detail)).await;
+            }
+        }
+        if unlocked {
+            state.audit(self.event(audit::Kind::LoginUnlocked, "account: a login from a known source".into())).await;
+        }
+        Ok(())
+    }
+
+    async fn forget_device(&self, state: &AppState) -> Result<(), AuthError> {
+        if let (Some(user), Some(id)) = (self.user, self.device) {
+            devices::forget(&state.pool, user, id).await?;
+            let detail = format!("device {id}: too many failures");
+            state.audit(self.event(audit::Kind::DeviceForgotten, detail)).await;
+        }
+        Ok(())
+    }
+
+    fn event(&self, kind: audit::Kind, detail: String) -> audit::Event {
+        audit::Event { username: Some(self.username.clone()), client_ip: self.ip, detail, ..audit::Event::new(kind, self.user) }
     }
 }
 
-/// The password was right: the username's failures are forgotten, and the address's count
-/// takes this attempt back (not its earlier failures: an attacker with one account of their own
-/// must not reset their guessing budget by logging in to it).
-pub async fn login_succeeded(state: &AppState, lock: &UserLock, ip: Option<IpAddr>) -> Result<(), AuthError> {
-    throttles::clear(&state.pool, &lock.0).await?;
-    if let Some(ip) = ip {
-        let now = state.clock.now();
-        let policy = state.throttles.login_per_ip;
-        throttles::update(&state.pool, &ip_key("login", ip), &policy, |counter| (counter.forgive(now), ())).await?;
+/// A new password or a logout everywhere (`why`) ends what the account knew: its devices and
+/// sources are forgotten, and its lock for new sources is lifted (the owner is in).
+pub async fn forget_known(state: &AppState, user: UserId, username: &str, why: &str) -> Result<(), AuthError> {
+    devices::forget_all(&state.pool, user).await?;
+    let key = format!("login-account:{}", users::compared_name(&state.pool, username).await?);
+    let policy = state.throttles.login_per_account;
+    let was_locked = throttles::update(&state.pool, &key, &policy, |counter| (counter.clear(), counter.held_until_cleared()))
+        .await?;
+    if was_locked {
+        let event = audit::Event {
+            username: Some(username.to_owned()),
+            detail: format!("account: {why}"),
+            ..audit::Event::new(audit::Kind::LoginUnlocked, Some(user))
+        };
+        state.audit(event).await;
     }
     Ok(())
 }
@@ -76,8 +354,8 @@ pub async fn rate(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Result<
         Limit::Refresh => ("refresh", state.throttles.refresh_per_ip),
     };
     let now = state.clock.now();
-    let refused =
-        throttles::update(&state.pool, &ip_key(prefix, ip), &policy, |counter| counter.hit(now, &policy)).await?;
+    let key = format!("{prefix}-ip:{}", source(ip));
+    let refused = throttles::update(&state.pool, &key, &policy, |counter| counter.hit(now, &policy)).await?;
     match refused {
         Some(secs) => Err(AuthError::TooManyRequests { retry_after_secs: secs }),
         None => Ok(()),

@@ -2,31 +2,62 @@
 //! their internal twins the edge calls all come here.
 
 use shared::api::LoginRequest;
+use shared::token::TokenService;
 
+use super::limits::{self, Claim};
 use super::sessions::{self, SignedIn};
-use super::{AuthError, Caller, limits};
-use crate::db::audit;
+use super::{AuthError, Caller};
 use crate::db::users::{self, User};
+use crate::db::{audit, devices};
 use crate::hasher::off_executor;
 use crate::metrics::LoginFailure;
 use crate::state::AppState;
 
-/// Checks the password and opens a session.
+/// Checks the password, opens a session and gives the device its token: the one it came with,
+/// or a new one.
 pub async fn log_in(state: &AppState, login: &LoginRequest, caller: &Caller) -> Result<SignedIn, AuthError> {
-    let user = check_password(state, login, caller).await?;
-    sessions::start(state, user, caller).await
+    let (user, attempt) = check_password(state, login, caller).await?;
+    let (device, device_token) = match attempt.device {
+        Some(id) => (devices::Known::Device(id), login.device_token.clone().unwrap_or_default()),
+        None => {
+            let token = TokenService::device_token();
+            let digest = shared::device::digest(&token).ok_or(AuthError::InvalidToken)?;
+            (devices::Known::New(digest), token)
+        }
+    };
+    let known = devices::Login {
+        user_id: user.id,
+        now: state.clock.now(),
+        ttl_secs: state.throttles.known_for_secs,
+        device,
+        source: attempt.source.as_deref(),
+        user_agent: &caller.user_agent,
+        client_ip: caller.ip,
+    };
+    devices::remember(&state.pool, known).await?;
+    let mut signed_in = sessions::start(state, user, caller).await?;
+    signed_in.device_token = Some(device_token);
+    Ok(signed_in)
 }
 
-/// The user whose password this is. The attempt counts against the username and the address
-/// until it succeeds ([`limits::begin_login`]); an unknown user costs one hash, as a wrong
-/// password does, and gets the same answer; a hash under a weaker policy is replaced.
-pub async fn check_password(state: &AppState, login: &LoginRequest, caller: &Caller) -> Result<User, AuthError> {
+/// The user whose password this is, and the attempt that let the check happen. The attempt
+/// holds its throttle slots until the check settles ([`limits::begin_login`]); an unknown user
+/// costs one hash, as a wrong password does, and gets the same answer; a hash under a weaker
+/// policy is replaced.
+async fn check_password(
+    state: &AppState,
+    login: &LoginRequest,
+    caller: &Caller,
+) -> Result<(User, limits::Attempt), AuthError> {
     let credentials = login.parse()?;
     let tried = credentials.username.clone();
-    let lock = limits::begin_login(state, &tried, caller.ip).await?;
     let stored = users::credentials(&state.pool, &credentials.username).await?;
-    // For the audit log, which only admins read: a client learns nothing of it.
+    // For the audit log, which only admins read, and for what the account knows of its sources:
+    // a client learns nothing of it.
     let known = stored.as_ref().map(|stored| stored.user.id);
+    let claim =
+        Claim { username: &tried, user: known, ip: caller.ip, device: credentials.device, account_tier: true };
+    let mut attempt = limits::begin_login(state, claim).await?;
     let hasher = state.hasher.clone();
     let password = credentials.password;
     let (user, stronger_hash) = off_executor(move || match stored {
@@ -49,11 +80,12 @@ pub async fn check_password(state: &AppState, login: &LoginRequest, caller: &Cal
         ..audit::Event::new(audit::Kind::LoginFailed, user_id)
     };
     let Some(user) = user else {
+        attempt.settle(state, false).await?;
         state.metrics.login_failed(LoginFailure::BadCredentials);
         state.audit(failed(known, "bad credentials")).await;
         return Err(AuthError::BadCredentials);
     };
-    limits::login_succeeded(state, &lock, caller.ip).await?;
+    attempt.settle(state, true).await?;
     if !user.active {
         state.metrics.login_failed(LoginFailure::Inactive);
         state.audit(failed(Some(user.id), "inactive user")).await;
@@ -62,5 +94,5 @@ pub async fn check_password(state: &AppState, login: &LoginRequest, caller: &Cal
     if let Some((stronger, verified)) = stronger_hash {
         users::rehash(&state.pool, user.id, &verified, &stronger).await?;
     }
-    Ok(user)
+    Ok((user, attempt))
 }

@@ -13,11 +13,14 @@
 //! - [`account`]: sign-up, and the current user's changes (a password change among them) and
 //!   deletion.
 //! - [`admin`]: admin operations on other users, and the audit log.
-//! - [`limits`]: which throttle keys a login, a sign-up or a refresh counts against.
+//! - [`limits`]: which throttle counters a login (in tiers), a sign-up or a refresh counts
+//!   against, and the waits for a login's slots.
+//! - [`devices`]: the devices an account knows (listed, forgotten).
 
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod devices;
 pub mod limits;
 pub mod login;
 pub mod password;
@@ -63,6 +66,9 @@ pub enum AuthError {
     LastAdmin,
     #[error("no such user")]
     NoSuchUser,
+    /// The current user has no such device.
+    #[error("no such device")]
+    NoSuchDevice,
     /// Held back by brute-force protection or a rate limit.
     #[error("held back for {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },

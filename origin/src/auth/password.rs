@@ -32,12 +32,16 @@ pub async fn confirm_current(
     password: Password,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let lock = limits::begin_login(state, &user.username, caller.ip).await?;
+    let claim =
+        limits::Claim { username: &user.username, user: Some(user.id), ip: caller.ip, device: None, account_tier: false };
+    let mut attempt = limits::begin_login(state, claim).await?;
     // The user may have been deleted since the token was checked.
     let stored = users::password_hash(&state.pool, user.id).await?.ok_or(AuthError::InvalidToken)?;
     let hasher = state.hasher.clone();
-    if off_executor(move || hasher.verify(&password, &stored)).await {
-        limits::login_succeeded(state, &lock, caller.ip).await
+    let right = off_executor(move || hasher.verify(&password, &stored)).await;
+    attempt.settle(state, right).await?;
+    if right {
+        Ok(())
     } else {
         let event = audit::Event {
             detail: "wrong current password".into(),

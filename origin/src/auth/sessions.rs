@@ -20,12 +20,14 @@ use crate::state::AppState;
 pub struct SignedIn {
     pub user: User,
     pub ticket: Ticket,
+    /// A login's device token (none for a refresh).
+    pub device_token: Option<String>,
 }
 
 impl SignedIn {
     /// The pair the public token routes answer with, signed here.
     pub fn token_pair(&self, tokens: &TokenService) -> TokenPair {
-        tokens.issue_pair(&self.user.subject(), &self.ticket)
+        TokenPair { device_token: self.device_token.clone(), ..tokens.issue_pair(&self.user.subject(), &self.ticket) }
     }
 
     /// What the internal API answers, for the edge to sign: never the hash.
@@ -38,6 +40,7 @@ impl SignedIn {
             sid: self.ticket.sid,
             generation: self.ticket.generation,
             issued_at: self.ticket.issued_at,
+            device_token: self.device_token,
         }
     }
 }
@@ -58,7 +61,7 @@ pub async fn start(state: &AppState, user: User, caller: &Caller) -> Result<Sign
         ..audit::Event::new(audit::Kind::LoginSucceeded, Some(user.id))
     };
     state.audit(event).await;
-    Ok(SignedIn { user, ticket })
+    Ok(SignedIn { user, ticket, device_token: None })
 }
 
 /// Spends a refresh token: the user and the ticket of the pair to sign (see
@@ -79,7 +82,7 @@ pub async fn rotate(state: &AppState, refresh_token: &str, caller: &Caller) -> R
     )
     .await?;
     match rotation {
-        Rotation::Issued(ticket) => Ok(SignedIn { user, ticket }),
+        Rotation::Issued(ticket) => Ok(SignedIn { user, ticket, device_token: None }),
         Rotation::Reused => {
             tracing::warn!(user_id = user.id.0, sid = %verified.sid, presented, "refresh token reuse: session ended");
             state.metrics.refresh_reuse_detected();
@@ -108,9 +111,10 @@ pub async fn end(state: &AppState, user: &User, sid: String, caller: &Caller) ->
     Ok(())
 }
 
-/// Logout everywhere: ends every session of `user`.
+/// Logout everywhere: ends every session of `user`, and forgets its devices.
 pub async fn end_all(state: &AppState, user: &User, caller: &Caller) -> Result<(), AuthError> {
     let ended = sessions::end_all(&state.pool, user.id, EndReason::LogoutAll).await?;
+    limits::forget_known(state, user.id, &user.username, "a logout everywhere").await?;
     let event = audit::Event {
         client_ip: caller.ip,
         detail: format!("{ended} sessions ended"),

@@ -13,6 +13,9 @@ use super::StoreError;
 pub enum Kind {
     LoginSucceeded,
     LoginFailed,
+    LoginLocked,
+    LoginUnlocked,
+    DeviceForgotten,
     RefreshReuseDetected,
     PasswordChanged,
     RoleChanged,
@@ -28,6 +31,9 @@ impl Kind {
         match self {
             Self::LoginSucceeded => "login_succeeded",
             Self::LoginFailed => "login_failed",
+            Self::LoginLocked => "login_locked",
+            Self::LoginUnlocked => "login_unlocked",
+            Self::DeviceForgotten => "device_forgotten",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
             Self::PasswordChanged => "password_changed",
             Self::RoleChanged => "role_changed",

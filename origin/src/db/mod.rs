@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the one error type of the storage layer.
 
 pub mod audit;
+pub mod devices;
 pub mod sessions;
 pub mod throttles;
 pub mod users;

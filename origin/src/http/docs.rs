@@ -23,6 +23,8 @@ use crate::state::AppState;
         super::sessions::logout,
         super::sessions::logout_all,
         super::sessions::list,
+        super::sessions::list_devices,
+        super::sessions::forget_device,
         super::users::sign_up,
         super::users::read_me,
         super::users::update_me,

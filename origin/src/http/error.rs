@@ -75,7 +75,7 @@ impl From<AuthError> for ApiError {
             AuthError::WrongCurrentPassword => Refusal::WrongCurrentPassword,
             AuthError::Taken => Refusal::Taken,
             AuthError::LastAdmin => Refusal::LastAdmin,
-            AuthError::NoSuchUser => Refusal::NotFound,
+            AuthError::NoSuchUser | AuthError::NoSuchDevice => Refusal::NotFound,
             AuthError::TooManyRequests { retry_after_secs } => Refusal::TooManyRequests { retry_after_secs },
             AuthError::Store(err) => return err.into(),
         })
@@ -153,6 +153,7 @@ mod tests {
             (AuthError::NotAnAdmin, refused(403, "Not enough permissions", &[])),
             (AuthError::WrongCurrentPassword, refused(403, "Incorrect current password", &[])),
             (AuthError::NoSuchUser, refused(404, "Not Found", &[])),
+            (AuthError::NoSuchDevice, refused(404, "Not Found", &[])),
             (AuthError::Taken, refused(409, "Username or email already registered", &[])),
             (
                 AuthError::LastAdmin,

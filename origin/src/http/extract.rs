@@ -66,6 +66,9 @@ pub struct TokenForm {
     client_id: Option<String>,
     #[schema(format = Password)]
     client_secret: Option<String>,
+    /// The device token an earlier login answered (see `LoginRequest`).
+    #[schema(format = Password)]
+    device_token: Option<String>,
 }
 
 fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
@@ -85,7 +88,7 @@ fn parse_form(body: &[u8]) -> Result<LoginRequest, ApiError> {
         )]));
     }
     let _ = (form.scope, form.client_id, form.client_secret);
-    Ok(LoginRequest { username: form.username, password: form.password })
+    Ok(LoginRequest { username: form.username, password: form.password, device_token: form.device_token })
 }
 
 /// What a request body claims to be. No `Content-Type` is read as JSON, as FastAPI does.
