@@ -18,4 +18,5 @@ mod outage;
 mod robustness;
 mod sessions;
 mod throttle;
+mod tiers;
 mod users;
