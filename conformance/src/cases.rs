@@ -505,6 +505,12 @@ pub fn cases() -> Vec<Case> {
             ),
         get("sessions of the current user", "/users/sessions").bearer("refreshed_access").compare(Compare::Shape),
         get("sessions without a token", "/users/sessions").not_authenticated(),
+        get("devices of the current user", "/users/devices").bearer("refreshed_access").compare(Compare::Shape),
+        get("devices without a token", "/users/devices").not_authenticated(),
+        Case::new("forget a device of nobody's", "DELETE", "/users/devices/999999999")
+            .bearer("refreshed_access")
+            .status(404)
+            .expect(r#"{"detail": "Not Found"}"#),
         get("current user with the refreshed access token", "/users")
             .bearer("refreshed_access")
             .schema(Schema::User)

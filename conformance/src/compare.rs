@@ -42,6 +42,8 @@ pub const USER_KEYS: [&str; 9] =
     ["id", "username", "email", "first_name", "last_name", "active", "role", "create_date", "update_date"];
 
 const PAIR_KEYS: [&str; 4] = ["access_token", "refresh_token", "token_type", "expires_in"];
+/// A login's pair: the device token beside it.
+const LOGIN_PAIR_KEYS: [&str; 5] = ["access_token", "refresh_token", "token_type", "expires_in", "device_token"];
 
 /// Stands for a target's own run tag inside its answers, so `c1x-origin.u` and
 /// `c1x-workerd.u` compare equal.
@@ -101,6 +103,10 @@ fn volatile(key: &str, value: &Value) -> Option<Result<&'static str, String>> {
             text.is_some_and(is_date).then_some("<date>").ok_or("a date YYYY-MM-DDTHH:MM:SS.ffffff")
         }
         "access_token" | "refresh_token" => text.is_some_and(is_jwt).then_some("<jwt>").ok_or("a JWT"),
+        "device_token" => text
+            .is_some_and(|t| t.len() == 64 && t.bytes().all(|c| c.is_ascii_hexdigit()))
+            .then_some("<device token>")
+            .ok_or("64 hex digits"),
         "request_id" => text.is_some_and(|t| !t.is_empty()).then_some("<request id>").ok_or("a request id"),
         _ => return None,
     };
@@ -301,7 +307,8 @@ fn check_pair(body: &Value) -> Vec<String> {
     let Some(map) = body.as_object() else {
         return vec![format!("expected a token pair, got {}", short(body))];
     };
-    let mut problems = keys_exactly(map, &PAIR_KEYS);
+    let keys: &[&str] = if map.contains_key("device_token") { &LOGIN_PAIR_KEYS } else { &PAIR_KEYS };
+    let mut problems = keys_exactly(map, keys);
     if map.get("token_type").is_some_and(|v| v != "bearer") {
         problems.push(format!("token_type is not \"bearer\": {}", map["token_type"]));
     }

@@ -12,6 +12,7 @@
     reason = "a test tool against real hosts: it reads the real clock and waits for them"
 )]
 
+mod attack;
 mod cases;
 mod client;
 mod compare;
@@ -35,7 +36,12 @@ const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log 
   With --origin-log (the file the origin logs to), every other target (an edge) must also answer
   forged tokens itself: their request ids must never appear in the origin's log, while a good
   request's id must. With --origin-metrics (the origin's /metrics URL) that good request must also
-  be counted there, once.";
+  be counted there, once.
+
+       conformance --attack [--address-header NAME:HEADER ...] NAME=BASE_URL [NAME=BASE_URL ...]
+  The lockout attack on each target (an edge in front of an origin with its default login limits):
+  strangers' failures must not keep the owner out. A target whose host trusts a client address
+  header (e.g. wrangler:cf-connecting-ip) is attacked from 30 addresses, others from none.";
 
 struct Target {
     name: String,
@@ -43,6 +49,8 @@ struct Target {
 }
 
 struct Args {
+    /// `--attack`: the lockout attack instead of the suite, with each target's address header.
+    attack: Option<Vec<(String, String)>>,
     admin_user: String,
     admin_password: String,
     origin_log: Option<std::path::PathBuf>,
@@ -55,10 +63,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut origin_log = None;
     let mut origin_metrics = None;
     let mut targets: Vec<Target> = Vec::new();
+    let mut attack: Option<Vec<(String, String)>> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Err(String::new());
+        } else if arg == "--attack" {
+            attack.get_or_insert_with(Vec::new);
+        } else if arg == "--address-header" {
+            let value = args.next().ok_or("--address-header needs NAME:HEADER")?;
+            let (name, header) = value.split_once(':').ok_or("--address-header takes NAME:HEADER")?;
+            attack.get_or_insert_with(Vec::new).push((name.to_owned(), header.to_ascii_lowercase()));
         } else if arg == "--admin" {
             admin = Some(args.next().ok_or("--admin needs USERNAME:PASSWORD")?);
         } else if let Some(value) = arg.strip_prefix("--admin=") {
@@ -84,7 +99,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             return Err(format!("unexpected argument {arg:?}"));
         }
     }
-    let admin = admin.ok_or("--admin USERNAME:PASSWORD is required")?;
+    let admin = match (admin, &attack) {
+        (Some(admin), _) => admin,
+        (None, Some(_)) => ":".to_owned(),
+        (None, None) => return Err("--admin USERNAME:PASSWORD is required".into()),
+    };
     let (admin_user, admin_password) = admin.split_once(':').ok_or("--admin takes USERNAME:PASSWORD")?;
     if targets.is_empty() {
         return Err("no target: give at least one NAME=BASE_URL".into());
@@ -93,6 +112,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         return Err("--origin-metrics goes with --origin-log".into());
     }
     Ok(Args {
+        attack,
         admin_user: admin_user.to_owned(),
         admin_password: admin_password.to_owned(),
         origin_log,
@@ -292,6 +312,9 @@ fn main() -> ExitCode {
         }
     };
     let id = run_id();
+    if let Some(headers) = &args.attack {
+        return attack_all(&args.targets, headers, &id);
+    }
     let cases = cases::cases();
     let names: Vec<&str> = args.targets.iter().map(|t| t.name.as_str()).collect();
     eprintln!("conformance: run {id}: {} cases on {} (reference: {})", cases.len(), names.join(", "), names[0]);
@@ -386,4 +409,24 @@ mod tests {
         assert_ne!(run_id(), run_id());
         assert_eq!(run_id().len(), 8);
     }
+}
+
+/// `--attack`: the lockout attack on every target, each with its own users.
+fn attack_all(targets: &[Target], headers: &[(String, String)], id: &str) -> ExitCode {
+    let client = Client::new();
+    let mut failed = false;
+    for target in targets {
+        let header = headers.iter().find(|(name, _)| *name == target.name).map(|(_, header)| header.as_str());
+        let tag = format!("a{id}-{}", target.name.to_ascii_lowercase());
+        let problems = attack::play(&client, &target.base, header, &tag);
+        let from = header.map_or_else(|| "no client address".to_owned(), |h| format!("addresses in {h}"));
+        if problems.is_empty() {
+            println!("attack on {} ({from}): the owner got in", target.name);
+        }
+        for problem in &problems {
+            println!("FAIL attack on {} ({from}): {problem}", target.name);
+        }
+        failed |= !problems.is_empty();
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -9,8 +9,8 @@
 
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use shared::contract::http_header::{CLIENT_IP, REQUEST_ID, SERVICE_TOKEN};
 use shared::api::TokenPair;
+use shared::contract::http_header::{CLIENT_IP, REQUEST_ID, SERVICE_TOKEN};
 use shared::contract::{Access, Grant, GrantRoute};
 use shared::domain::{Role, TokenKind, UserId};
 use shared::refusal::Refusal;

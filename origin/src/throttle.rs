@@ -382,7 +382,11 @@ mod tests {
         let locked = counter.fail(300_000, &ACCOUNT);
         assert!(Counter::newly_locked(&counter, &locked, 300_000, &ACCOUNT));
         assert!(locked.held_until_cleared());
-        assert_eq!(locked.admit(9_000_000, &ACCOUNT).1, Gate::Held(35), "held whatever the time, Retry-After the bound");
+        assert_eq!(
+            locked.admit(9_000_000, &ACCOUNT).1,
+            Gate::Held(35),
+            "held whatever the time, Retry-After the bound"
+        );
         assert_eq!(locked.expires_at(&ACCOUNT), 301_000, "forgotten a memory after the last failure");
         let cleared = locked.clear();
         assert_eq!(cleared.retry_after(300_001, &ACCOUNT), None, "a success from a known source clears it");

@@ -8,7 +8,8 @@
 //! against each; the origin's log must then hold no secret, password or token, and its metrics
 //! must have counted what the edges forwarded. Last, each edge must answer 504 within its timeout
 //! while the origin hangs, 502 within 5 s while it is down, and recover, without a restart, once
-//! it is back.
+//! it is back. Then, with the origin's default login limits, the lockout attack of
+//! `conformance --attack` through `wrangler dev` and `workerd serve`.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -65,8 +66,9 @@ struct Hosts<'a> {
 
 /// Every suite talks from 127.0.0.1 to one database, many times over: the brute-force and rate
 /// limits (tested on their own in origin/tests/api/throttle.rs) must not refuse it.
-pub const RELAXED_LIMITS: [(&str, &str); 4] = [
+pub const RELAXED_LIMITS: [(&str, &str); 5] = [
     ("LOGIN_MAX_FAILURES", "1000000"),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000"),
     ("LOGIN_MAX_FAILURES_PER_IP", "1000000"),
     ("SIGNUP_MAX_PER_IP", "1000000"),
     ("REFRESH_MAX_PER_IP", "1000000"),
@@ -162,13 +164,28 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     for &(name, addr) in &hosts {
         expect(&mut failures, name, "the origin back", addr, 200, Duration::from_secs(5));
     }
+    // The lockout attack, with the origin's default login limits: wrangler dev trusts the client
+    // address in cf-connecting-ip (wrangler.toml), workerd serve as compose runs it has none.
+    origin.stop();
+    origin.env.retain(|(name, _)| !RELAXED_LIMITS.iter().any(|(relaxed, _)| relaxed == name));
+    origin.start(origin_addr)?;
+    let mut attack = cargo(&["run", "--quiet", "-p", "conformance", "--", "--attack"]);
+    attack.args(["--address-header", "wrangler:cf-connecting-ip"]);
+    attack.arg(format!("wrangler=http://{}", local(wrangler_port)));
+    attack.arg(format!("workerd=http://{}", local(workerd_port)));
+    match process::run(&mut attack) {
+        Ok(()) => {}
+        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        Err(error) => failures.push(error.to_string()),
+    }
     drop(edges);
     origin.stop();
     if failures.is_empty() {
         let spin = if run.spin.is_some() { ", spin up" } else { " (no spin up: its CLI is not at hand)" };
         Ok(Outcome::Passed(Some(format!(
             "conformance and Postman on origin, wrangler dev, workerd serve, wasmtime serve{spin}; no secret in \
-             the origin's log; 504, 502 and recovery on every edge"
+             the origin's log; 504, 502 and recovery on every edge; the lockout attack through wrangler dev \
+             and workerd serve"
         ))))
     } else {
         Err(Error::failed(failures.join("\n")))

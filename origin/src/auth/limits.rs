@@ -313,7 +313,12 @@ impl Attempt {
     }
 
     fn event(&self, kind: audit::Kind, detail: String) -> audit::Event {
-        audit::Event { username: Some(self.username.clone()), client_ip: self.ip, detail, ..audit::Event::new(kind, self.user) }
+        audit::Event {
+            username: Some(self.username.clone()),
+            client_ip: self.ip,
+            detail,
+            ..audit::Event::new(kind, self.user)
+        }
     }
 }
 
@@ -323,8 +328,9 @@ pub async fn forget_known(state: &AppState, user: UserId, username: &str, why: &
     devices::forget_all(&state.pool, user).await?;
     let key = format!("login-account:{}", users::compared_name(&state.pool, username).await?);
     let policy = state.throttles.login_per_account;
-    let was_locked = throttles::update(&state.pool, &key, &policy, |counter| (counter.clear(), counter.held_until_cleared()))
-        .await?;
+    let was_locked =
+        throttles::update(&state.pool, &key, &policy, |counter| (counter.clear(), counter.held_until_cleared()))
+            .await?;
     if was_locked {
         let event = audit::Event {
             username: Some(username.to_owned()),

@@ -55,8 +55,7 @@ async fn check_password(
     // For the audit log, which only admins read, and for what the account knows of its sources:
     // a client learns nothing of it.
     let known = stored.as_ref().map(|stored| stored.user.id);
-    let claim =
-        Claim { username: &tried, user: known, ip: caller.ip, device: credentials.device, account_tier: true };
+    let claim = Claim { username: &tried, user: known, ip: caller.ip, device: credentials.device, account_tier: true };
     let mut attempt = limits::begin_login(state, claim).await?;
     let hasher = state.hasher.clone();
     let password = credentials.password;

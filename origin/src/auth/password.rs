@@ -32,8 +32,13 @@ pub async fn confirm_current(
     password: Password,
     caller: &Caller,
 ) -> Result<(), AuthError> {
-    let claim =
-        limits::Claim { username: &user.username, user: Some(user.id), ip: caller.ip, device: None, account_tier: false };
+    let claim = limits::Claim {
+        username: &user.username,
+        user: Some(user.id),
+        ip: caller.ip,
+        device: None,
+        account_tier: false,
+    };
     let mut attempt = limits::begin_login(state, claim).await?;
     // The user may have been deleted since the token was checked.
     let stored = users::password_hash(&state.pool, user.id).await?.ok_or(AuthError::InvalidToken)?;

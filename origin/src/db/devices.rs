@@ -89,7 +89,9 @@ pub async fn remember(pool: &Pool, login: Login<'_>) -> Result<(), StoreError> {
                              to_timestamp($3::bigint) AT TIME ZONE 'utc', $4, $5, $6)",
                 )
                 .await?;
-            transaction.execute(&stmt, &[&login.user_id.0, &digest.as_slice(), &now, &expires, &user_agent, &ip]).await?;
+            transaction
+                .execute(&stmt, &[&login.user_id.0, &digest.as_slice(), &now, &expires, &user_agent, &ip])
+                .await?;
             let stmt = transaction
                 .prepare_cached(
                     "DELETE FROM devices WHERE id IN (

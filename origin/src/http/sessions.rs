@@ -71,7 +71,10 @@ async fn list(State(state): State<AppState>, current: CurrentSession) -> Result<
         (status = 200, description = "The known devices", body = Vec<DeviceOut>),
         BearerRefusals,
     ))]
-async fn list_devices(State(state): State<AppState>, current: CurrentSession) -> Result<Json<Vec<DeviceOut>>, ApiError> {
+async fn list_devices(
+    State(state): State<AppState>,
+    current: CurrentSession,
+) -> Result<Json<Vec<DeviceOut>>, ApiError> {
     Ok(Json(devices::list(&state, &current.user).await?))
 }
 

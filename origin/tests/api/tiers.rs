@@ -20,7 +20,13 @@ async fn app(vars: &[(&str, &str)]) -> TestApp {
 }
 
 /// A login through the edge from `ip` (none: an edge that reports no address), with `device`.
-async fn login(app: &TestApp, username: &str, password: &str, ip: Option<&str>, device: Option<&str>) -> (StatusCode, Value) {
+async fn login(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    ip: Option<&str>,
+    device: Option<&str>,
+) -> (StatusCode, Value) {
     let mut body = json!({"username": username, "password": password});
     if let Some(device) = device {
         body["device_token"] = json!(device);
@@ -95,15 +101,26 @@ async fn a_hundred_consecutive_failures_from_new_sources_hold_the_account_for_ne
     let held = app.client.post(format!("{}/auth/login", app.url)).header("x-edge-token", EDGE);
     let held = held.header("x-edge-client-ip", "192.0.2.2").json(&json!({"username": "victim", "password": PASSWORD}));
     let held = held.send().await.unwrap();
-    assert_eq!((held.status(), held.headers()["retry-after"].to_str().unwrap()), (StatusCode::TOO_MANY_REQUESTS, "900"));
+    assert_eq!(
+        (held.status(), held.headers()["retry-after"].to_str().unwrap()),
+        (StatusCode::TOO_MANY_REQUESTS, "900")
+    );
     assert_eq!(app.hasher.count(), hashes, "held before any hash");
     let (status, _) = login(&app, "nobody-at-all", WRONG, Some("192.0.2.2"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "another account is not held");
     app.clock.advance(7 * 24 * 3600);
-    assert_eq!(login(&app, "victim", PASSWORD, Some("192.0.2.3"), None).await.0, StatusCode::TOO_MANY_REQUESTS, "no lapse");
+    assert_eq!(
+        login(&app, "victim", PASSWORD, Some("192.0.2.3"), None).await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "no lapse"
+    );
 
     assert_eq!(login(&app, "victim", PASSWORD, Some("192.0.2.3"), Some(&device)).await.0, StatusCode::OK);
-    assert_eq!(login(&app, "victim", PASSWORD, Some("192.0.2.4"), None).await.0, StatusCode::OK, "the success lifted it");
+    assert_eq!(
+        login(&app, "victim", PASSWORD, Some("192.0.2.4"), None).await.0,
+        StatusCode::OK,
+        "the success lifted it"
+    );
     let events = audit_events(&app).await;
     assert!(events.contains(&"login_locked account".to_owned()), "{events:?}");
     assert!(events.contains(&"login_unlocked account".to_owned()), "{events:?}");
@@ -118,7 +135,10 @@ async fn names_nobody_has_are_held_alike_by_the_account_tier() {
             assert_eq!(login(&app, name, WRONG, Some(&stranger(n)), None).await.0, StatusCode::UNAUTHORIZED, "{name}");
         }
         let (status, body) = login(&app, name, PASSWORD, Some("192.0.2.1"), None).await;
-        assert_eq!((status, body), (StatusCode::TOO_MANY_REQUESTS, json!({"detail": "Too many attempts, try again later"})));
+        assert_eq!(
+            (status, body),
+            (StatusCode::TOO_MANY_REQUESTS, json!({"detail": "Too many attempts, try again later"}))
+        );
     }
 }
 
