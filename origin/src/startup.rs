@@ -71,6 +71,7 @@ impl Application {
             service_tokens: config.service_tokens.clone().map(Arc::new),
             metrics: Arc::new(Metrics::new()),
             login_slots: Arc::new(tokio::sync::Notify::new()),
+            slot_lines: Arc::default(),
         };
         let (listener, local_addr) = bind(config.addr).await?;
         let metrics = match config.metrics_addr {

@@ -34,6 +34,8 @@ pub struct AppState {
     /// Woken whenever a login attempt of this process gives back its slots, for attempts waiting
     /// for one (`auth::limits`).
     pub login_slots: Arc<tokio::sync::Notify>,
+    /// Attempts waiting for a slot, in line per counter.
+    pub slot_lines: Arc<crate::auth::limits::SlotLines>,
 }
 
 impl AppState {

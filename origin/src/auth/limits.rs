@@ -13,7 +13,9 @@
 //! A login that presents a device token of the account counts only against that device, which
 //! loses the privilege after as many failures as a pair may have.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use shared::domain::UserId;
@@ -28,6 +30,20 @@ use crate::throttle::{Counter, Gate, Outcome, Policy};
 const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// How often a waiting attempt looks again, for slots another origin instance gives back.
 const SLOT_POLL: Duration = Duration::from_millis(100);
+
+/// The lines of attempts waiting for a counter's slot, one per counter with waiters, in this
+/// process: first come, first let in (tokio's mutex is fair).
+#[derive(Default)]
+pub struct SlotLines(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl SlotLines {
+    fn of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut lines = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A line nobody stands in any more is dropped: the map holds only counters with waiters.
+        lines.retain(|_, line| Arc::strong_count(line) > 1);
+        lines.entry(key.to_owned()).or_default().clone()
+    }
+}
 
 /// The counters of a login, by what they count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,14 +183,29 @@ pub async fn begin_login(state: &AppState, claim: Claim<'_>) -> Result<Attempt, 
     };
     let mut full = Tier::Account;
     let admitted = clock::bounded(SLOT_WAIT, async {
+        // Attempts already waiting for a slot of one of these counters go first, in the order
+        // they came: a newcomer never takes the slot they wait for.
+        let mut turn = None;
+        for (_, key) in &attempt.counters {
+            let line = state.slot_lines.of(key);
+            if line.try_lock().is_err() {
+                turn = Some(line.lock_owned().await);
+                break;
+            }
+        }
         loop {
             let released = state.login_slots.notified();
             match attempt.admit(state).await? {
                 Admission::Open => return Ok(None),
                 Admission::Held(tier, secs) => return Ok(Some((tier, secs))),
-                Admission::Full(tier) => {
-                    full = tier;
-                    clock::bounded(SLOT_POLL, released).await;
+                Admission::Full(i) => {
+                    full = attempt.counters[i].0;
+                    if turn.is_none() {
+                        turn = Some(state.slot_lines.of(&attempt.counters[i].1).lock_owned().await);
+                    } else {
+                        // Woken when an attempt of this process settles; polled for other instances'.
+                        clock::bounded(SLOT_POLL, released).await;
+                    }
                 }
             }
         }
@@ -197,7 +228,8 @@ pub async fn begin_login(state: &AppState, claim: Claim<'_>) -> Result<Attempt, 
 
 enum Admission {
     Open,
-    Full(Tier),
+    /// The counter at this index has no free slot.
+    Full(usize),
     Held(Tier, u64),
 }
 
@@ -220,17 +252,16 @@ impl Attempt {
         let admission = throttles::update_all(&state.pool, &keys, |counters| {
             let gates: Vec<(Counter, Gate)> =
                 counters.iter().zip(&keys).map(|(counter, (_, policy))| counter.admit(now, policy)).collect();
-            let tiers = self.counters.iter().map(|c| c.0);
             let mut full = None;
-            for ((_, gate), tier) in gates.iter().zip(tiers) {
+            for (i, (_, gate)) in gates.iter().enumerate() {
                 match *gate {
-                    Gate::Held(secs) => return Admission::Held(tier, secs),
-                    Gate::Full => full = full.or(Some(tier)),
+                    Gate::Held(secs) => return Admission::Held(self.counters[i].0, secs),
+                    Gate::Full => full = full.or(Some(i)),
                     Gate::Open => {}
                 }
             }
-            if let Some(tier) = full {
-                return Admission::Full(tier);
+            if let Some(i) = full {
+                return Admission::Full(i);
             }
             for (counter, (admitted, _)) in counters.iter_mut().zip(gates) {
                 *counter = admitted;
