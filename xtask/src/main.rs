@@ -42,13 +42,14 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  run            build and run the origin in dev mode: writes config/.env on first use, and
-                 starts a private PostgreSQL unless DATABASE_URL is set
+  run            the whole system in dev mode: PostgreSQL (private unless DATABASE_URL is set),
+                 the origin, and the edge under wrangler dev and wasmtime serve; writes
+                 config/.env on first use
   test [--quick] fmt, clippy, no_std and wasm builds, all tests (against DATABASE_URL or a
                  private PostgreSQL), the PyJWT vectors, a minute of fuzzing per target,
-                 schemathesis, and the edge end to end (conformance on origin, workerd and
-                 wasmtime); --quick skips clippy, the target builds, fuzzing, schemathesis and
-                 the edge
+                 schemathesis, and the edge end to end (conformance, Postman, outages and the
+                 lockout attack on wrangler dev, workerd serve, wasmtime serve and spin up);
+                 --quick skips clippy, the target builds, fuzzing, schemathesis and the edge
   fuzz [TARGET] [SECONDS]
                  fuzz one target of fuzz/ (token, signed, phc; default all) for SECONDS (60)
   modules        checks that no crate has an import circle among its modules

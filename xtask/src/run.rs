@@ -1,5 +1,6 @@
 //! `cargo xtask run`: the explicit dev mode. A fresh clone gets a `config/.env` with its own
-//! secret, a database (a private one unless `DATABASE_URL` names one) and a running origin.
+//! secret, a database (a private one unless `DATABASE_URL` names one), a running origin and the
+//! edge in front of it (`wrangler dev` and `wasmtime serve`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
