@@ -283,3 +283,31 @@ async fn audit_events(app: &TestApp) -> Vec<String> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn a_pairs_delay_doubles_and_holds_no_other_address() {
+    let app =
+        app(&[("LOGIN_MAX_FAILURES", "2"), ("LOGIN_LOCKOUT_SECS", "60"), ("LOGIN_LOCKOUT_MAX_SECS", "900")]).await;
+    app.sign_up("owner").await;
+    let retry_after = |response: reqwest::Response| {
+        (response.status(), response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()))
+    };
+    let attempt = |password: &'static str| {
+        let body = json!({"username": "owner", "password": password});
+        app.client
+            .post(format!("{}/auth/login", app.url))
+            .header("x-edge-token", EDGE)
+            .header("x-edge-client-ip", "203.0.113.5")
+            .json(&body)
+            .send()
+    };
+    for expected in ["60", "120", "240"] {
+        for _ in 0..2 {
+            assert_eq!(attempt(WRONG).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        let held = retry_after(attempt(PASSWORD).await.unwrap());
+        assert_eq!(held, (StatusCode::TOO_MANY_REQUESTS, Some(expected.to_owned())));
+        assert_eq!(login(&app, "owner", PASSWORD, Some(OWNER_HOME), None).await.0, StatusCode::OK, "another address");
+        app.clock.advance(expected.parse().unwrap());
+    }
+}
