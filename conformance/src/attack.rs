@@ -72,8 +72,13 @@ impl Problems {
 fn run(target: &Target<'_>, tag: &str) -> Result<Vec<String>, String> {
     let mut problems = Problems::default();
     let victim = format!("{tag}.victim");
-    let sign_up = json!({"username": victim, "password": PASSWORD, "email": format!("{tag}.victim@example.com")});
-    problems.expect("sign-up", target.post("/users", &sign_up, OWNER_HOME)?.0, 201);
+    let email = format!("{tag}.victim@example.com");
+    let sign_up =
+        json!({"username": victim, "password": PASSWORD, "email": email, "first_name": "V", "last_name": "O"});
+    let (status, body) = target.post("/users", &sign_up, OWNER_HOME)?;
+    if status != 201 {
+        return Err(format!("sign-up: status {status}, expected 201: {body}"));
+    }
     let (status, body) = target.login(&victim, PASSWORD, OWNER_HOME, None)?;
     problems.expect("the owner's first login", status, 200);
     let device =
