@@ -383,6 +383,26 @@ fn main() -> ExitCode {
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+/// `--attack`: the lockout attack on every target, each with its own users.
+fn attack_all(targets: &[Target], headers: &[(String, String)], id: &str) -> ExitCode {
+    let client = Client::new();
+    let mut failed = false;
+    for target in targets {
+        let header = headers.iter().find(|(name, _)| *name == target.name).map(|(_, header)| header.as_str());
+        let tag = format!("a{id}-{}", target.name.to_ascii_lowercase());
+        let problems = attack::play(&client, &target.base, header, &tag);
+        let from = header.map_or_else(|| "no client address".to_owned(), |h| format!("addresses in {h}"));
+        if problems.is_empty() {
+            println!("attack on {} ({from}): the owner got in", target.name);
+        }
+        for problem in &problems {
+            println!("FAIL attack on {} ({from}): {problem}", target.name);
+        }
+        failed |= !problems.is_empty();
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,24 +429,4 @@ mod tests {
         assert_ne!(run_id(), run_id());
         assert_eq!(run_id().len(), 8);
     }
-}
-
-/// `--attack`: the lockout attack on every target, each with its own users.
-fn attack_all(targets: &[Target], headers: &[(String, String)], id: &str) -> ExitCode {
-    let client = Client::new();
-    let mut failed = false;
-    for target in targets {
-        let header = headers.iter().find(|(name, _)| *name == target.name).map(|(_, header)| header.as_str());
-        let tag = format!("a{id}-{}", target.name.to_ascii_lowercase());
-        let problems = attack::play(&client, &target.base, header, &tag);
-        let from = header.map_or_else(|| "no client address".to_owned(), |h| format!("addresses in {h}"));
-        if problems.is_empty() {
-            println!("attack on {} ({from}): the owner got in", target.name);
-        }
-        for problem in &problems {
-            println!("FAIL attack on {} ({from}): {problem}", target.name);
-        }
-        failed |= !problems.is_empty();
-    }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
