@@ -13,6 +13,7 @@ use crate::config::Retention;
 use crate::db::audit;
 use crate::hasher::PasswordHasher;
 use crate::metrics::Metrics;
+use crate::slot_lines::SlotLines;
 use crate::telemetry::Chain;
 use crate::throttle::Policies;
 
@@ -35,7 +36,7 @@ pub struct AppState {
     /// for one (`auth::limits`).
     pub login_slots: Arc<tokio::sync::Notify>,
     /// Attempts waiting for a slot, in line per counter.
-    pub slot_lines: Arc<crate::auth::limits::SlotLines>,
+    pub slot_lines: Arc<SlotLines>,
 }
 
 impl AppState {

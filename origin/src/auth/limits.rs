@@ -13,9 +13,7 @@
 //! A login that presents a device token of the account counts only against that device, which
 //! loses the privilege after as many failures as a pair may have.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use shared::domain::UserId;
@@ -30,20 +28,6 @@ use crate::throttle::{Counter, Gate, Outcome, Policy};
 const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// How often a waiting attempt looks again, for slots another origin instance gives back.
 const SLOT_POLL: Duration = Duration::from_millis(100);
-
-/// The lines of attempts waiting for a counter's slot, one per counter with waiters, in this
-/// process: first come, first let in (tokio's mutex is fair).
-#[derive(Default)]
-pub struct SlotLines(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl SlotLines {
-    fn of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut lines = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // A line nobody stands in any more is dropped: the map holds only counters with waiters.
-        lines.retain(|_, line| Arc::strong_count(line) > 1);
-        lines.entry(key.to_owned()).or_default().clone()
-    }
-}
 
 /// The counters of a login, by what they count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
