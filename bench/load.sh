@@ -138,6 +138,7 @@ if [ -n "${COMPARE:-}" ]; then
     ORIGIN_B_BIN="$cache/origin"
     if [ ! -x "$ORIGIN_B_BIN" ]; then
       say "building origin B ($COMPARE_LABEL) in $cache (once per commit)"
+      started=$SECONDS
       rm -rf "$cache/src"
       mkdir -p "$cache/src"
       git -C "$ROOT" archive "$commit" | tar -x -C "$cache/src"
@@ -150,6 +151,7 @@ if [ -n "${COMPARE:-}" ]; then
       cp -p "$ORIGIN_BIN" "$ORIGIN_B_BIN.tmp"
       if [ -n "$saved" ]; then cp -p "$saved" "$ORIGIN_BIN"; else rm -f "$ORIGIN_BIN"; fi
       mv "$ORIGIN_B_BIN.tmp" "$ORIGIN_B_BIN"
+      say "origin B built in $((SECONDS - started)) s"
     fi
   fi
 fi
@@ -459,7 +461,7 @@ for endpoint in ("get", "refresh", "login"):
             if n_rounds > 1:
                 extra += f" (req/s by round: {' '.join(f'{x:.3f}' for x in paired['rps'])})"
         cpu = f"{r['svc']:.2f}/{r['pg']:.2f}/{r['wrk']:.2f}/{r['other']:.2f}"
-        print(f"{labels[endpoint]:<19}{service:<10}{r['rps']:>10.1f}{r['p99']:>10.2f}{r['valid'][:2]:>7}  {cpu:<29}"
+        print(f"{labels[endpoint]:<19}{service:<10}{r['rps']:>10.1f}{r['p99']:>10.2f}{'yes' if r['valid'] == 'yes' else 'NO':>7}  {cpu:<29}"
               f"{r['us']:>11.1f}  {extra}")
 EOF
 declare -A RPS CPU_SVC VALID
