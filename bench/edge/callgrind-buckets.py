@@ -106,14 +106,16 @@ BUCKETS = [  # first match wins: (label, object pattern or None, function patter
     ("workerd JS API glue (jsg, api)", None, r"^workerd::jsg::|^workerd::api::|jsg::"),
     ("workerd/kj/hyper/tokio I/O", None, r"kj|capnp|workerd|tokio|hyper|http|futures|mio::|bytes::|std::|core::|alloc::"),
     ("libc, syscalls, memcpy", r"libc\.so|libm\.so|ld-linux", r""),
-    ("JIT code (V8-compiled)", r"^\?\?\?$|^$|^\(\d+\)$", r"^0x[0-9a-f]+"),
+    # Code V8 compiled that its map does not name: wasm tiered up by TurboFan after start-up, which
+    # --perf-basic-prof does not log (a JS worker shows none of it; the edge's reject, 130k).
+    ("JIT unnamed (tiered-up wasm)", r"^\?\?\?$|^$|^\(\d+\)$", r"^0x[0-9a-f]+"),
 ]
 buckets = defaultdict(int)
 for (o, f), cost in self_cost.items():
     o, f = o or "", f or ""
     name = jit_name(f)
     if name is not None:
-        buckets["JIT wasm (the edge's Rust)" if "wasm" in name.lower() else "JIT JS"] += cost
+        buckets["JIT wasm (named)" if "wasm" in name.lower() else "JIT JS"] += cost
         continue
     for label, opat, fpat in BUCKETS:
         if (opat is None or re.search(opat, o)) and re.search(fpat, f):
