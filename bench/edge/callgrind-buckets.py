@@ -143,10 +143,10 @@ for (o, f), cost in self_cost.items():  # a function never called in the window 
 print(f"Top {top} functions by inclusive cost, without the frames every request runs inside:")
 shown = 0
 for f, cost in sorted(per_fn.items(), key=lambda kv: -kv[1]):
+    if shown >= top:
+        break
     if skip.search(f):
         continue
     label = f if len(f) <= 110 else f[:107] + "..."
     print(f"  {cost / requests:>10,.0f} {100 * cost / total:5.1f}%  {label}")
     shown += 1
-    if shown == top:
-        break
