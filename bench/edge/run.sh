@@ -3,7 +3,7 @@
 # machine (loopback only):
 #
 #   bench/edge/run.sh        # about 9 minutes once built: 10 rows x 3 rounds of wrk, a table, sizes
-#   CALLGRIND=1 ONLY='^$' SKIP_BUILD=1 bench/edge/run.sh   # instructions per request only (6 min)
+#   CALLGRIND=1 ONLY='^$' SKIP_BUILD=1 bench/edge/run.sh   # instructions per request only (9 min)
 #
 # Under `workerd serve` (the npm package `workerd`, the runtime of Cloudflare Workers; not
 # `wrangler dev`, whose proxy caps every worker at a few hundred requests/s), with the bundle that
