@@ -4,6 +4,8 @@
 # rotation, and POST /auth/login (one PBKDF2 hash each).
 #
 #   bench/load.sh                  # about 4 minutes: build, one hash timed, 12 wrk runs, a table
+#   bench/load.sh COMPARE=HEAD~1   # this tree against its parent, 3 rounds: about 10 minutes
+#   bench/load.sh CALLGRIND=1      # instructions per GET /users, no wrk and no baseline (2 minutes)
 #
 # It starts both services itself on fresh databases of the local PostgreSQL, signs a user up on
 # each, logs in for a token, runs wrk (a warm-up, then a measured run, per service and
@@ -26,7 +28,29 @@
 #                   pbkdf2_sha256_600k/shared_verify, just before the login runs (both services
 #                   idle then)
 #   KEEP_LOGS=1     keep the services' logs and wrk's full output (the path is printed)
+#   COMPARE=<git ref or origin binary>   a second origin, "origin B", served beside this tree's on its
+#                   own database (bench_origin_b) and port (ORIGIN_PORT+1), rows interleaved round by
+#                   round (A, B, baseline, A, B, baseline...), with B's ratios to A: so a change is
+#                   judged against its parent in one run (COMPARE=HEAD~1), not against a figure from
+#                   another hour of a shared machine. A ref is built once per commit with `cargo
+#                   build --release -p origin` from `git archive` of it, in the cache directory
+#                   target/bench-compare/<commit>/ (source and binary), sharing target/'s compiled
+#                   dependencies (the workspace's own crates compile again: 1-2 minutes here; a ref
+#                   whose Cargo.lock differs also compiles what changed); target/release/origin is
+#                   put back as it was. A path to an executable is served as it is.
+#   ROUNDS [1; 3 with COMPARE]  measured runs per service and endpoint, interleaved; the table
+#                   shows each row's median, and B/A is the median of the rounds' own ratios
+#   SKIP_BASELINE=1 leave the FastAPI baseline out (its rows and targets)
+#   CALLGRIND=1     instead of the wrk runs: the instructions the origin (and origin B) executes
+#                   per GET /users, under valgrind --tool=callgrind (PostgreSQL, another process,
+#                   is not counted): CG_WARMUP [200] requests, then CG_WINDOWS [3] windows of
+#                   CG_REQUESTS [400], one at a time on one keep-alive connection, the median
+#                   window (bench/callgrind-count.py). Repeatable whatever the machine's load.
 set -euo pipefail
+for arg in "$@"; do # NAME=value arguments set what the environment would: bench/load.sh COMPARE=...
+  [[ "$arg" =~ ^[A-Z][A-Z0-9_]*= ]] || { echo "load.sh: unknown argument $arg (settings are NAME=value)" >&2; exit 2; }
+  export "${arg?}"
+done
 export PGOPTIONS="--client-min-messages=warning"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,7 +67,13 @@ BASELINE="${BASELINE:-/work/shared/baseline/run_fastapi_seed.sh}"
 BASELINE_WORKERS="${BASELINE_WORKERS:-2}"
 ORIGIN_PORT="${ORIGIN_PORT:-18000}"
 BASELINE_PORT="${BASELINE_PORT:-18080}"
+ORIGIN_B_PORT=$((ORIGIN_PORT + 1))
 ORIGIN_DB=bench_origin
+ORIGIN_B_DB=bench_origin_b
+CALLGRIND="${CALLGRIND:-0}"
+SKIP_BASELINE="${SKIP_BASELINE:-0}"
+[ "$CALLGRIND" != 1 ] || SKIP_BASELINE=1
+ROUNDS="${ROUNDS:-$([ -n "${COMPARE:-}" ] && echo 3 || echo 1)}"
 BASELINE_DB=bench_baseline
 USERNAME=bench_user
 PASSWORD="velvet-otter-signs-14"
@@ -55,8 +85,13 @@ die() { say "error: $*"; exit 1; }
 for tool in wrk curl jq psql cargo awk; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH (wrk: apt-get install -y wrk)"
 done
-[ -x "$BASELINE" ] || die "the baseline's run script is missing: $BASELINE"
-for port in "$ORIGIN_PORT" "$BASELINE_PORT"; do
+[ "$SKIP_BASELINE" = 1 ] || [ -x "$BASELINE" ] || die "the baseline's run script is missing: $BASELINE (or SKIP_BASELINE=1)"
+if [ "$CALLGRIND" = 1 ]; then
+  for tool in valgrind callgrind_control python3; do
+    command -v "$tool" >/dev/null || die "CALLGRIND=1 needs $tool (apt-get install -y valgrind)"
+  done
+fi
+for port in "$ORIGIN_PORT" "$ORIGIN_B_PORT" "$BASELINE_PORT"; do
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
     die "something already listens on 127.0.0.1:$port; stop it or set ORIGIN_PORT/BASELINE_PORT"
   fi
@@ -65,6 +100,7 @@ psql "$PG/postgres" -Atqc 'select 1' >/dev/null || die "PostgreSQL is not reacha
 
 WORK="$(mktemp -d /tmp/bench-load.XXXXXX)"
 ORIGIN_PGID=""
+ORIGIN_B_PGID=""
 BASELINE_PGID=""
 SAMPLER=""
 
@@ -75,25 +111,57 @@ cleanup() {
   trap - EXIT INT TERM
   [ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
   stop_group "$ORIGIN_PGID" 10
+  stop_group "$ORIGIN_B_PGID" 10
   stop_group "$BASELINE_PGID" 10
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $ORIGIN_DB" -c "DROP DATABASE IF EXISTS $BASELINE_DB" \
-    >/dev/null 2>&1 || true
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $ORIGIN_DB" -c "DROP DATABASE IF EXISTS $ORIGIN_B_DB" \
+    -c "DROP DATABASE IF EXISTS $BASELINE_DB" >/dev/null 2>&1 || true
   if [ "${KEEP_LOGS:-0}" = 1 ]; then say "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- the origin's binary and one hash's time (both before any service runs) -----------------
+# --- the origins' binaries and one hash's time (all before any service runs) -----------------
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+ORIGIN_BIN="$TARGET_DIR/release/origin"
+ORIGIN_B_BIN=""
+COMPARE_LABEL=""
+if [ -n "${COMPARE:-}" ]; then
+  if [ -f "$COMPARE" ] && [ -x "$COMPARE" ]; then
+    ORIGIN_B_BIN="$(cd "$(dirname "$COMPARE")" && pwd)/$(basename "$COMPARE")"
+    COMPARE_LABEL="$COMPARE"
+  else
+    commit="$(git -C "$ROOT" rev-parse --verify -q "$COMPARE^{commit}")" \
+      || die "COMPARE=$COMPARE is neither an executable nor a git commit"
+    COMPARE_LABEL="$COMPARE = $(git -C "$ROOT" rev-parse --short "$commit")"
+    cache="$TARGET_DIR/bench-compare/$commit"
+    ORIGIN_B_BIN="$cache/origin"
+    if [ ! -x "$ORIGIN_B_BIN" ]; then
+      say "building origin B ($COMPARE_LABEL) in $cache (once per commit)"
+      started=$SECONDS
+      rm -rf "$cache/src"
+      mkdir -p "$cache/src"
+      git -C "$ROOT" archive "$commit" | tar -x -C "$cache/src"
+      # The same target directory, so the dependencies compiled for this tree are reused; its
+      # release/origin is this tree's binary, put back afterwards (the build overwrites it).
+      saved=""
+      if [ -f "$ORIGIN_BIN" ]; then saved="$WORK/origin-a"; cp -p "$ORIGIN_BIN" "$saved"; fi
+      (cd "$cache/src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p origin) \
+        >"$WORK/build-b.txt" 2>&1 || { cat "$WORK/build-b.txt" >&2; die "origin B ($COMPARE_LABEL) does not build"; }
+      cp -p "$ORIGIN_BIN" "$ORIGIN_B_BIN.tmp"
+      if [ -n "$saved" ]; then cp -p "$saved" "$ORIGIN_BIN"; else rm -f "$ORIGIN_BIN"; fi
+      mv "$ORIGIN_B_BIN.tmp" "$ORIGIN_B_BIN"
+      say "origin B built in $((SECONDS - started)) s"
+    fi
+  fi
+fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   say "building the origin (release)"
   (cd "$ROOT" && cargo build --release -q -p origin)
 fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-ORIGIN_BIN="$TARGET_DIR/release/origin"
 [ -x "$ORIGIN_BIN" ] || die "$ORIGIN_BIN is missing (unset SKIP_BUILD)"
 
-if [ -z "${HASH_MS:-}" ]; then # built now, run later (see "One hash's time" below)
+if [ -z "${HASH_MS:-}" ] && [ "$CALLGRIND" != 1 ]; then # built now, run later (see "One hash's time" below)
   [ "$ITERATIONS" = 600000 ] || die "the criterion bench hashes at 600000 iterations; set HASH_MS for $ITERATIONS"
   (cd "$ROOT" && cargo bench -q -p shared --features jwt,hashing --bench passwords --no-run) \
     >"$WORK/hash-build.txt" 2>&1 || { cat "$WORK/hash-build.txt" >&2; die "the passwords bench does not build"; }
@@ -102,17 +170,18 @@ fi
 # --- CPU accounting: /proc ticks of each service's process group, of postgres, of the machine --
 CLK_TCK="$(getconf CLK_TCK)"
 NPROC="$(nproc)"
-proc_ticks() { # prints "origin baseline postgres" ticks (utime+stime of live processes)
+proc_ticks() { # prints "origin origin-B baseline postgres" ticks (utime+stime of live processes)
   # One line per process; a process that ends meanwhile is skipped.
-  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v o="${ORIGIN_PGID:--1}" -v b="${BASELINE_PGID:--1}" '
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v o="${ORIGIN_PGID:--1}" -v ob="${ORIGIN_B_PGID:--1}" \
+    -v b="${BASELINE_PGID:--1}" '
     {
       comm = $0; sub(/^[0-9]+ \(/, "", comm); sub(/\) [^)]*$/, "", comm)
       rest = $0; sub(/^.*\) /, "", rest); n = split(rest, f, " ")
       t = f[12] + f[13]
-      if (f[3] == o) so += t; else if (f[3] == b) sb += t
+      if (f[3] == o) so += t; else if (f[3] == ob) sob += t; else if (f[3] == b) sb += t
       else if (comm == "postgres") sp += t
     }
-    END { printf "%d %d %d\n", so, sb, sp }'
+    END { printf "%d %d %d %d\n", so, sob, sb, sp }'
 }
 machine_ticks() { # prints "busy total" from /proc/stat
   awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6; exit }' /proc/stat
@@ -125,40 +194,64 @@ BACKGROUND="$(awk -v b=$(( idle_b1 - idle_b0 )) -v t=$(( idle_t1 - idle_t0 )) -v
 COMPILERS="$(pgrep -c -x rustc || true)"
 
 # --- fresh databases, both services ----------------------------------------------------------
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $ORIGIN_DB" -c "DROP DATABASE IF EXISTS $BASELINE_DB" \
-  -c "CREATE DATABASE $ORIGIN_DB" -c "CREATE DATABASE $BASELINE_DB" >/dev/null
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $ORIGIN_DB" -c "DROP DATABASE IF EXISTS $ORIGIN_B_DB" \
+  -c "DROP DATABASE IF EXISTS $BASELINE_DB" -c "CREATE DATABASE $ORIGIN_DB" >/dev/null
+[ -z "$ORIGIN_B_BIN" ] || psql "$PG/postgres" -qc "CREATE DATABASE $ORIGIN_B_DB" >/dev/null
+[ "$SKIP_BASELINE" = 1 ] || psql "$PG/postgres" -qc "CREATE DATABASE $BASELINE_DB" >/dev/null
 SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-mkdir -p "$WORK/origin-cwd" # no config/.env here: only the variables below apply
-say "starting the origin on 127.0.0.1:$ORIGIN_PORT"
-(
-  cd "$WORK/origin-cwd"
-  DATABASE_URL="$PG/$ORIGIN_DB" JWT_SECRET="$SECRET" ORIGIN_ADDR="127.0.0.1:$ORIGIN_PORT" METRICS_ADDR= \
-    PBKDF2_ITERATIONS="$ITERATIONS" RUST_LOG="${ORIGIN_RUST_LOG:-warn}" REFRESH_MAX_PER_IP=1000000000 \
-    exec setsid "$ORIGIN_BIN" serve
-) >"$WORK/origin.log" 2>&1 &
-ORIGIN_PGID=$!
+CG_WRAP=() # CALLGRIND=1: the origins run under callgrind (exec'd by setsid: the pid is callgrind's)
+[ "$CALLGRIND" != 1 ] || CG_WRAP=(valgrind --tool=callgrind --trace-children=no --callgrind-out-file="$WORK/callgrind/origin.%p")
+mkdir -p "$WORK/callgrind"
+# The throttles are raised: wrk is one address and one user. A login counts as a failure until its
+# hash proves it right, so a few concurrent logins of one user reach LOGIN_MAX_FAILURES (5) and the
+# rest of the run is 429s (seen from the second round on).
+start_origin() { # $1 name, $2 binary, $3 port, $4 database; prints nothing, sets STARTED to its pgid
+  mkdir -p "$WORK/$1-cwd" # no config/.env here: only the variables below apply
+  say "starting $1 ($2) on 127.0.0.1:$3"
+  (
+    cd "$WORK/$1-cwd"
+    DATABASE_URL="$PG/$4" JWT_SECRET="$SECRET" ORIGIN_ADDR="127.0.0.1:$3" METRICS_ADDR='' \
+      PBKDF2_ITERATIONS="$ITERATIONS" RUST_LOG="${ORIGIN_RUST_LOG:-warn}" REFRESH_MAX_PER_IP=1000000000 \
+      LOGIN_MAX_FAILURES=1000000000 LOGIN_MAX_FAILURES_PER_IP=1000000000 \
+      exec setsid "${CG_WRAP[@]}" "$2" serve
+  ) >"$WORK/$1.log" 2>&1 &
+  STARTED=$!
+}
+start_origin origin "$ORIGIN_BIN" "$ORIGIN_PORT" "$ORIGIN_DB"
+ORIGIN_PGID=$STARTED
+if [ -n "$ORIGIN_B_BIN" ]; then
+  start_origin origin_b "$ORIGIN_B_BIN" "$ORIGIN_B_PORT" "$ORIGIN_B_DB"
+  ORIGIN_B_PGID=$STARTED
+fi
 
-say "starting the baseline on 127.0.0.1:$BASELINE_PORT (workers=$BASELINE_WORKERS)"
-(
-  cd "$WORK"
-  DATABASE_URL="$PG/$BASELINE_DB" JWT_SECRET="$SECRET" \
-    PORT="$BASELINE_PORT" WORKERS="$BASELINE_WORKERS" PBKDF2_ITERATIONS="$ITERATIONS" \
-    exec setsid "$BASELINE"
-) >"$WORK/baseline.log" 2>&1 &
-BASELINE_PGID=$!
+if [ "$SKIP_BASELINE" != 1 ]; then
+  say "starting the baseline on 127.0.0.1:$BASELINE_PORT (workers=$BASELINE_WORKERS)"
+  (
+    cd "$WORK"
+    DATABASE_URL="$PG/$BASELINE_DB" JWT_SECRET="$SECRET" \
+      PORT="$BASELINE_PORT" WORKERS="$BASELINE_WORKERS" PBKDF2_ITERATIONS="$ITERATIONS" \
+      exec setsid "$BASELINE"
+  ) >"$WORK/baseline.log" 2>&1 &
+  BASELINE_PGID=$!
+fi
 
 wait_ready() { # $1 name, $2 port, $3 log
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 240); do
     curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$2/" && return 0
     sleep 0.5
   done
   cat "$3" >&2
-  die "$1 did not answer on 127.0.0.1:$2 within 60 s"
+  die "$1 did not answer on 127.0.0.1:$2 within 120 s"
 }
-wait_ready origin "$ORIGIN_PORT" "$WORK/origin.log"
-wait_ready baseline "$BASELINE_PORT" "$WORK/baseline.log"
-for pgid in "$ORIGIN_PGID" "$BASELINE_PGID"; do # each service leads its own process group
+# SERVICES: name|port|pgid, in the order of each round's runs.
+SERVICES=("origin|$ORIGIN_PORT|$ORIGIN_PGID")
+[ -z "$ORIGIN_B_BIN" ] || SERVICES+=("origin_b|$ORIGIN_B_PORT|$ORIGIN_B_PGID")
+[ "$SKIP_BASELINE" = 1 ] || SERVICES+=("baseline|$BASELINE_PORT|$BASELINE_PGID")
+for service in "${SERVICES[@]}"; do
+  IFS='|' read -r name port pgid <<<"$service"
+  wait_ready "$name" "$port" "$WORK/$name.log"
+  # each service leads its own process group
   [ "$(awk '{ sub(/^.*\) /, ""); print $3 }' "/proc/$pgid/stat")" = "$pgid" ] \
     || die "process $pgid does not lead its process group; the CPU accounting would be wrong"
 done
@@ -175,8 +268,6 @@ token_of() { # $1 port: signs the user up, logs in, prints the access token
   curl -fsS -H 'Content-Type: application/json' -d "$LOGIN" "http://127.0.0.1:$1/auth/login" \
     | jq -er .access_token
 }
-ORIGIN_TOKEN="$(token_of "$ORIGIN_PORT")"
-BASELINE_TOKEN="$(token_of "$BASELINE_PORT")"
 refresh_tokens_of() { # $1 port: a session per refresh thread, their refresh tokens comma-separated
   local tokens=() _
   for _ in $(seq 1 "$REFRESH_SESSIONS"); do
@@ -185,16 +276,45 @@ refresh_tokens_of() { # $1 port: a session per refresh thread, their refresh tok
   done
   (IFS=,; echo "${tokens[*]}")
 }
-# The warm-up spends its sessions' tokens: the measured run follows sessions of its own (a token
-# spent long ago would be reuse, and end its session).
-ORIGIN_REFRESH_WARMUP="$(refresh_tokens_of "$ORIGIN_PORT")"
-ORIGIN_REFRESH_TOKENS="$(refresh_tokens_of "$ORIGIN_PORT")"
-BASELINE_REFRESH_WARMUP="$(refresh_tokens_of "$BASELINE_PORT")"
-BASELINE_REFRESH_TOKENS="$(refresh_tokens_of "$BASELINE_PORT")"
-for pair in "$ORIGIN_PORT:$ORIGIN_TOKEN" "$BASELINE_PORT:$BASELINE_TOKEN"; do
-  curl -fsS -o /dev/null -H "Authorization: Bearer ${pair#*:}" "http://127.0.0.1:${pair%%:*}/users" \
-    || die "GET /users with a fresh token failed on :${pair%%:*}"
+declare -A TOKEN
+for service in "${SERVICES[@]}"; do
+  IFS='|' read -r name port _ <<<"$service"
+  TOKEN[$name]="$(token_of "$port")"
+  curl -fsS -o /dev/null -H "Authorization: Bearer ${TOKEN[$name]}" "http://127.0.0.1:$port/users" \
+    || die "GET /users with a fresh token failed on :$port"
 done
+TREE="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- origin shared/src \
+  shared/Cargo.toml migrations Cargo.lock || echo ' + uncommitted changes to the code measured')"
+
+# --- CALLGRIND=1: instructions per GET /users, then stop ----------------------------------------
+if [ "$CALLGRIND" = 1 ]; then
+  CG_RESULTS="$WORK/callgrind.tsv"
+  : >"$CG_RESULTS"
+  for service in "${SERVICES[@]}"; do
+    IFS='|' read -r name port pgid <<<"$service"
+    say "callgrind: $name, GET /users (valgrind runs it about 50x slower)"
+    line="$(python3 "$BENCH/callgrind-count.py" "$pgid" "$WORK/callgrind" "http://127.0.0.1:$port/users" 200 \
+      "${TOKEN[$name]}")" || die "callgrind count of $name failed"
+    field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+    printf '%s\t%s\t%s\t%s\n' "$name" "$(field median)" "$(field windows)" "$(field spread_pct)" >>"$CG_RESULTS"
+  done
+  echo
+  echo "Origin instructions per GET /users under callgrind (PostgreSQL not counted): CG_WARMUP=${CG_WARMUP:-200}," \
+    "then ${CG_WINDOWS:-3} windows of ${CG_REQUESTS:-400} requests, one keep-alive connection; the median window"
+  echo "Tree: $TREE$([ -z "$ORIGIN_B_BIN" ] || echo "; origin B: $COMPARE_LABEL"); $(valgrind --version)"
+  echo
+  awk -F'\t' '
+    { n[NR] = $1; m[NR] = $2; w[NR] = $3; s[NR] = $4 }
+    END {
+      printf "%-9s %22s  %s\n", "build", "instructions/request", "windows (spread)"
+      for (i = 1; i <= NR; i++) {
+        extra = (n[i] == "origin_b" ? sprintf("  B/A x%.3f", m[i] / m[1]) : "")
+        gsub(",", " ", w[i])
+        printf "%-9s %22s  %s (%s%%)%s\n", n[i], m[i], w[i], s[i], extra
+      }
+    }' "$CG_RESULTS"
+  exit 0
+fi
 
 # --- the runs ---------------------------------------------------------------------------------
 # Compilers running meanwhile (other work on this machine) would distort the figures: count them.
@@ -203,58 +323,80 @@ done
 ( while :; do ps -eo comm | grep -cE '^(rustc|clippy-driver|cc1|cc1plus|ld)$' || true; sleep 1; done ) \
   >"$WORK/compilers.txt" 2>/dev/null &
 SAMPLER=$!
-declare -A RPS P99 CPU_SVC CPU_PG CPU_WRK CPU_OTHER VALID
-run() { # $1 key, $2 port, $3 script, $4 connections, $5 token, [$6 threads]
-  local key="$1" url="http://127.0.0.1:$2" out="$WORK/$1.txt"
-  local -a args=(-t "${6:-$THREADS}" -c "$4" --timeout 10s --latency -s "$BENCH/$3" "$url")
-  BENCH_REFRESH_TOKENS="${REFRESH_WARMUP:-}" BENCH_TOKEN="$5" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
+RESULTS="$WORK/results.tsv" # one line per measured run: service, endpoint, round, figures
+: >"$RESULTS"
+run() { # $1 service, $2 endpoint, $3 round, $4 port, $5 script, $6 connections, $7 token, [$8 threads]
+  local key="$1_$2-$3" url="http://127.0.0.1:$4"
+  local out="$WORK/$key.txt"
+  local -a args=(-t "${8:-$THREADS}" -c "$6" --timeout 10s --latency -s "$BENCH/$5" "$url")
+  BENCH_REFRESH_TOKENS="${REFRESH_WARMUP:-}" BENCH_TOKEN="$7" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
     wrk -d "$WARMUP" "${args[@]}" >"$WORK/$key-warmup.txt" 2>&1 || die "wrk failed: $(cat "$WORK/$key-warmup.txt")"
   local p0 m0 p1 m1
   p0="$(proc_ticks)"; m0="$(machine_ticks)"
   local TIMEFORMAT='%U %S' # wrk's own CPU time, from bash's `time`
-  { time BENCH_REFRESH_TOKENS="${REFRESH_TOKENS:-}" BENCH_TOKEN="$5" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
+  { time BENCH_REFRESH_TOKENS="${REFRESH_TOKENS:-}" BENCH_TOKEN="$7" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
     wrk -d "$DURATION" "${args[@]}" >"$out" 2>&1; } 2>"$WORK/$key-wrk-cpu.txt" || die "wrk failed: $(cat "$out")"
   p1="$(proc_ticks)"; m1="$(machine_ticks)"
   local line
   line="$(grep '^RESULT ' "$out")" || die "no RESULT line from wrk: $(cat "$out")"
   field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-  RPS[$key]="$(field rps)"
-  P99[$key]="$(field p99_ms)"
-  if [ "$(field non2xx)" = 0 ] && [ "$(field socket_errors)" = 0 ]; then VALID[$key]=yes; else
-    VALID[$key]="NO (non2xx=$(field non2xx) socket_errors=$(field socket_errors))"
+  local valid=yes
+  if [ "$(field non2xx)" != 0 ] || [ "$(field socket_errors)" != 0 ]; then
+    valid="NO(non2xx=$(field non2xx),socket_errors=$(field socket_errors))"
   fi
   # CPU used during the measured run, in cores (100% = one core busy for the whole run).
-  local so0 sb0 sp0 so1 sb1 sp1 busy0 total0 busy1 total1
-  read -r so0 sb0 sp0 <<<"$p0"; read -r so1 sb1 sp1 <<<"$p1"
+  local so0 sob0 sb0 sp0 so1 sob1 sb1 sp1 busy0 total0 busy1 total1
+  read -r so0 sob0 sb0 sp0 <<<"$p0"; read -r so1 sob1 sb1 sp1 <<<"$p1"
   read -r busy0 total0 <<<"$m0"; read -r busy1 total1 <<<"$m1"
-  local seconds
+  local seconds svc
   seconds="$(field seconds)"
-  local svc
-  case "$key" in
-    origin_*) svc=$(( so1 - so0 )) ;;
+  case "$1" in
+    origin_b) svc=$(( sob1 - sob0 )) ;;
+    origin) svc=$(( so1 - so0 )) ;;
     *) svc=$(( sb1 - sb0 )) ;;
   esac
-  local machine_cores
+  local machine_cores cpu_svc cpu_pg cpu_wrk cpu_other
   machine_cores="$(awk -v b=$(( busy1 - busy0 )) -v t=$(( total1 - total0 )) -v n="$NPROC" \
     'BEGIN { printf "%.2f", (t > 0 ? b / t : 0) * n }')"
   cores() { awk -v t="$1" -v hz="$CLK_TCK" -v s="$seconds" 'BEGIN { printf "%.2f", t / hz / s }'; }
-  CPU_SVC[$key]="$(cores "$svc")"
-  CPU_PG[$key]="$(cores $(( sp1 - sp0 )))"
-  CPU_WRK[$key]="$(awk -v s="$seconds" '{ printf "%.2f", ($1 + $2) / s }' "$WORK/$key-wrk-cpu.txt")"
-  CPU_OTHER[$key]="$(awk -v m="$machine_cores" -v a="${CPU_SVC[$key]}" -v b="${CPU_PG[$key]}" \
-    -v c="${CPU_WRK[$key]}" 'BEGIN { o = m - a - b - c; printf "%.2f", (o < 0 ? 0 : o) }')"
-  say "$(printf '%-18s %9s req/s  p99 %9s ms  cpu: service %s, postgres %s, wrk %s, other %s cores' \
-    "$key" "${RPS[$key]}" "${P99[$key]}" "${CPU_SVC[$key]}" "${CPU_PG[$key]}" "${CPU_WRK[$key]}" \
-    "${CPU_OTHER[$key]}")"
+  cpu_svc="$(cores "$svc")"
+  cpu_pg="$(cores $(( sp1 - sp0 )))"
+  cpu_wrk="$(awk -v s="$seconds" '{ printf "%.2f", ($1 + $2) / s }' "$WORK/$key-wrk-cpu.txt")"
+  cpu_other="$(awk -v m="$machine_cores" -v a="$cpu_svc" -v b="$cpu_pg" -v c="$cpu_wrk" \
+    'BEGIN { o = m - a - b - c; printf "%.2f", (o < 0 ? 0 : o) }')"
+  # CPU µs of the service per request, from its own ticks (not rounded cores)
+  local us
+  us="$(awk -v t="$svc" -v hz="$CLK_TCK" -v n="$(field requests)" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(field rps)" "$(field p99_ms)" \
+    "$cpu_svc" "$cpu_pg" "$cpu_wrk" "$cpu_other" "$us" "$valid" >>"$RESULTS"
+  say "$(printf '%-18s %9s req/s  p99 %9s ms  %7s µs/req  cpu: service %s, postgres %s, wrk %s, other %s cores' \
+    "$key" "$(field rps)" "$(field p99_ms)" "$us" "$cpu_svc" "$cpu_pg" "$cpu_wrk" "$cpu_other")"
+}
+rounds_of() { # $1 endpoint: ROUNDS rounds, each running every service in turn
+  local round service name port warm tokens
+  for round in $(seq 1 "$ROUNDS"); do
+    for service in "${SERVICES[@]}"; do
+      IFS='|' read -r name port _ <<<"$service"
+      case "$1" in
+        get) run "$name" get "$round" "$port" get_users.lua "$GET_CONNECTIONS" "${TOKEN[$name]}" ;;
+        refresh)
+          # The warm-up spends its sessions' tokens: the measured run follows sessions of its own
+          # (a token spent earlier would be reuse, and end its session).
+          warm="$(refresh_tokens_of "$port")"
+          tokens="$(refresh_tokens_of "$port")"
+          REFRESH_WARMUP="$warm" REFRESH_TOKENS="$tokens" \
+            run "$name" refresh "$round" "$port" refresh.lua "$REFRESH_SESSIONS" "" "$REFRESH_SESSIONS" ;;
+        login) run "$name" login "$round" "$port" login.lua "$LOGIN_CONNECTIONS" "" ;;
+      esac
+    done
+  done
 }
 
-say "GET /users: $GET_CONNECTIONS connections, $THREADS threads, $WARMUP warm-up + $DURATION"
-run origin_get "$ORIGIN_PORT" get_users.lua "$GET_CONNECTIONS" "$ORIGIN_TOKEN"
-run baseline_get "$BASELINE_PORT" get_users.lua "$GET_CONNECTIONS" "$BASELINE_TOKEN"
+say "GET /users: $GET_CONNECTIONS connections, $THREADS threads, $WARMUP warm-up + $DURATION, $ROUNDS round(s)"
+rounds_of get
 say "POST /auth/refresh: $REFRESH_SESSIONS sessions, a connection and a thread each, $WARMUP warm-up + $DURATION"
-REFRESH_WARMUP="$ORIGIN_REFRESH_WARMUP" REFRESH_TOKENS="$ORIGIN_REFRESH_TOKENS" run origin_refresh "$ORIGIN_PORT" refresh.lua "$REFRESH_SESSIONS" "" "$REFRESH_SESSIONS"
-REFRESH_WARMUP="$BASELINE_REFRESH_WARMUP" REFRESH_TOKENS="$BASELINE_REFRESH_TOKENS" run baseline_refresh "$BASELINE_PORT" refresh.lua "$REFRESH_SESSIONS" "" "$REFRESH_SESSIONS"
-# One hash's time, now, while both services sit idle: the bound of the login runs that follow.
+rounds_of refresh
+# One hash's time, now, while the services sit idle: the bound of the login runs that follow.
 if [ -z "${HASH_MS:-}" ]; then
   say "timing one PBKDF2 hash ($ITERATIONS iterations) with the criterion bench"
   (cd "$ROOT" && cargo bench -q -p shared --features jwt,hashing --bench passwords -- \
@@ -268,59 +410,96 @@ else
   HASH_SOURCE="HASH_MS"
 fi
 say "POST /auth/login: $LOGIN_CONNECTIONS connections, $THREADS threads, $WARMUP warm-up + $DURATION"
-run origin_login "$ORIGIN_PORT" login.lua "$LOGIN_CONNECTIONS" ""
-run baseline_login "$BASELINE_PORT" login.lua "$LOGIN_CONNECTIONS" ""
+rounds_of login
 
 kill "$SAMPLER" 2>/dev/null || true
 SAMPLER=""
 COMPILERS_DURING="$(sort -n "$WORK/compilers.txt" | tail -1)"
 
 # --- the table ----------------------------------------------------------------------------------
+# Medians over the rounds per service and endpoint; B/A the median of each round's own ratio.
+MEDIANS="$WORK/medians.tsv"
+python3 - "$RESULTS" "$MEDIANS" >"$WORK/table.txt" <<'EOF'
+import statistics, sys
+med = statistics.median
+runs, order = {}, []
+for line in open(sys.argv[1]):
+    service, endpoint, rnd, rps, p99, svc, pg, wrk, other, us, valid = line.rstrip("\n").split("\t")
+    key = (service, endpoint)
+    if key not in runs:
+        order.append(key)
+    runs.setdefault(key, {})[rnd] = dict(rps=float(rps), p99=float(p99), svc=float(svc), pg=float(pg),
+                                         wrk=float(wrk), other=float(other), us=float(us), valid=valid)
+m = {}
+with open(sys.argv[2], "w") as out:
+    for key in order:
+        rounds = runs[key].values()
+        m[key] = {f: med(r[f] for r in rounds) for f in ("rps", "p99", "svc", "pg", "wrk", "other", "us")}
+        bad = sorted({r["valid"] for r in rounds} - {"yes"})
+        m[key]["valid"] = "yes" if not bad else bad[0]
+        print(key[0], key[1], *(m[key][f] for f in ("rps", "p99", "svc", "us")), m[key]["valid"], sep="\t", file=out)
+labels = {"get": "GET /users", "refresh": "POST /auth/refresh", "login": "POST /auth/login"}
+n_rounds = max(len(r) for r in runs.values())
+print(f"{'endpoint':<19}{'service':<10}{'req/s':>10}{'p99 ms':>10}{'valid':>7}  {'cpu cores: svc/pg/wrk/other':<29}"
+      f"{'svc µs/req':>11}  ratios")
+for endpoint in ("get", "refresh", "login"):
+    for service in ("origin", "origin_b", "baseline"):
+        key = (service, endpoint)
+        if key not in m:
+            continue
+        r = m[key]
+        extra = ""
+        if service == "origin" and ("baseline", endpoint) in m:
+            b = m[("baseline", endpoint)]
+            extra = f"origin:baseline req/s x{r['rps'] / b['rps']:.2f}, p99 x{r['p99'] / b['p99']:.2f}"
+        if service == "origin_b":
+            a_runs, b_runs = runs[("origin", endpoint)], runs[key]
+            paired = {f: [b_runs[k][f] / a_runs[k][f] for k in b_runs if k in a_runs and a_runs[k][f] > 0]
+                      for f in ("rps", "p99", "us")}
+            extra = (f"B/A req/s x{med(paired['rps']):.3f}, p99 x{med(paired['p99']):.3f}, "
+                     f"µs/req x{med(paired['us']):.3f}")
+            if n_rounds > 1:
+                extra += f" (req/s by round: {' '.join(f'{x:.3f}' for x in paired['rps'])})"
+        cpu = f"{r['svc']:.2f}/{r['pg']:.2f}/{r['wrk']:.2f}/{r['other']:.2f}"
+        print(f"{labels[endpoint]:<19}{service:<10}{r['rps']:>10.1f}{r['p99']:>10.2f}{'yes' if r['valid'] == 'yes' else 'NO':>7}  {cpu:<29}"
+              f"{r['us']:>11.1f}  {extra}")
+EOF
+declare -A RPS CPU_SVC VALID
+while IFS=$'\t' read -r service endpoint rps _p99 svc _us valid; do
+  RPS[${service}_$endpoint]="$rps"
+  CPU_SVC[${service}_$endpoint]="$svc"
+  VALID[${service}_$endpoint]="$valid"
+done <"$MEDIANS"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 BOUND="$(awk -v n="$NPROC" -v ms="$HASH_MS" 'BEGIN { printf "%.1f", n * 1000 / ms }')"
-GET_RATIO="$(ratio "${RPS[origin_get]}" "${RPS[baseline_get]}")"
 LOGIN_SHARE="$(awk -v r="${RPS[origin_login]}" -v b="$BOUND" 'BEGIN { printf "%.0f", 100 * r / b }')"
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "MISSED") }'; }
+per_login() { awk -v c="${CPU_SVC[$1]}" -v r="${RPS[$1]}" 'BEGIN { printf "%.1f", (r > 0 ? 1000 * c / r : 0) }'; }
 
 echo
 echo "Machine: $NPROC cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
   "SHA extensions: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no)"
-echo "Tree: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- origin shared/src \
-  shared/Cargo.toml migrations Cargo.lock || echo ' + uncommitted changes to the code measured');" \
+echo "Tree: $TREE$([ -z "$ORIGIN_B_BIN" ] || echo "; origin B: $COMPARE_LABEL");" \
   "before the runs the machine was busy" \
   "$BACKGROUND cores without us, $COMPILERS rustc running; during the runs at most" \
   "${COMPILERS_DURING:-0} compiler processes at once"
-echo "wrk -t$THREADS, $DURATION per run after a $WARMUP warm-up; GET /users -c$GET_CONNECTIONS," \
-  "POST /auth/login -c$LOGIN_CONNECTIONS; PBKDF2 $ITERATIONS iterations; baseline workers=$BASELINE_WORKERS"
+echo "wrk -t$THREADS, $DURATION per run after a $WARMUP warm-up, $ROUNDS round(s) interleaved (medians);" \
+  "GET /users -c$GET_CONNECTIONS, POST /auth/login -c$LOGIN_CONNECTIONS; PBKDF2 $ITERATIONS iterations" \
+  "$([ "$SKIP_BASELINE" = 1 ] && echo "; no baseline" || echo "; baseline workers=$BASELINE_WORKERS")"
 echo
-printf '%-17s %-9s %11s %10s %7s  %-29s %s\n' endpoint service 'req/s' 'p99 ms' 'valid' \
-  'cpu cores: svc/pg/wrk/other' 'ratio origin:baseline'
-for endpoint in get refresh login; do
-  case "$endpoint" in
-    get) label="GET /users" ;;
-    refresh) label="POST /auth/refresh" ;;
-    *) label="POST /auth/login" ;;
-  esac
-  for service in origin baseline; do
-    key="${service}_$endpoint"
-    extra=""
-    if [ "$service" = origin ]; then
-      extra="req/s x$(ratio "${RPS[origin_$endpoint]}" "${RPS[baseline_$endpoint]}"),"
-      extra="$extra p99 x$(ratio "${P99[origin_$endpoint]}" "${P99[baseline_$endpoint]}")"
-    fi
-    printf '%-17s %-9s %11s %10s %7s  %-29s %s\n' "$label" "$service" "${RPS[$key]}" "${P99[$key]}" \
-      "${VALID[$key]%% *}" "${CPU_SVC[$key]}/${CPU_PG[$key]}/${CPU_WRK[$key]}/${CPU_OTHER[$key]}" "$extra"
-  done
-done
+cat "$WORK/table.txt"
 echo
 echo "One hash: $HASH_MS ms ($HASH_SOURCE); the cores allow $NPROC / hash = $BOUND logins/s"
-echo "Same run: the origin spent $(awk -v c="${CPU_SVC[origin_login]}" -v r="${RPS[origin_login]}" \
-  'BEGIN { printf "%.1f", (r > 0 ? 1000 * c / r : 0) }') ms of CPU per login" \
-  "(the baseline $(awk -v c="${CPU_SVC[baseline_login]}" -v r="${RPS[baseline_login]}" \
-  'BEGIN { printf "%.1f", (r > 0 ? 1000 * c / r : 0) }') ms)"
-echo "Target GET /users >= 15x the baseline: x$GET_RATIO, $(verdict "$GET_RATIO" 15)"
+if [ "$SKIP_BASELINE" != 1 ]; then
+  echo "Same run: the origin spent $(per_login origin_login) ms of CPU per login (the baseline $(per_login baseline_login) ms)"
+  GET_RATIO="$(ratio "${RPS[origin_get]}" "${RPS[baseline_get]}")"
+  echo "Target GET /users >= 15x the baseline: x$GET_RATIO, $(verdict "$GET_RATIO" 15)"
+else
+  echo "Same run: the origin spent $(per_login origin_login) ms of CPU per login"
+fi
 echo "Target logins/s >= 85% of the cores' bound: ${RPS[origin_login]} / $BOUND = $LOGIN_SHARE%," \
   "$(verdict "$LOGIN_SHARE" 85)"
-for key in origin_get baseline_get origin_login baseline_login; do
+for key in "${!VALID[@]}"; do
   [ "${VALID[$key]}" = yes ] || echo "INVALID run $key: ${VALID[$key]}"
 done

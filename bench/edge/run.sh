@@ -2,7 +2,8 @@
 # Throughput of the edge on both of its hosts, beside JavaScript baselines, in one run on this
 # machine (loopback only):
 #
-#   bench/edge/run.sh        # about 8 minutes once built: 9 rows x 3 rounds of wrk, a table, sizes
+#   bench/edge/run.sh        # about 9 minutes once built: 10 rows x 3 rounds of wrk, a table, sizes
+#   CALLGRIND=1 ONLY='^$' SKIP_BUILD=1 bench/edge/run.sh   # instructions per request only (9 min)
 #
 # Under `workerd serve` (the npm package `workerd`, the runtime of Cloudflare Workers; not
 # `wrangler dev`, whose proxy caps every worker at a few hundred requests/s), with the bundle that
@@ -13,6 +14,9 @@
 #                   once per isolate: 200. The baseline of the target.
 #   jose verify raw the same, the secret passed as bytes (jose imports the key per request)
 #   jose reject     the cached-key jose worker with the forged token: 401
+#   webcrypto verify  a worker with the jose worker's contract and answers on crypto.subtle alone
+#                   (webcrypto-worker.js, key imported once per isolate): 200. The floor of a JS
+#                   verifier; contract.py checks that it and jose answer 36 tokens alike first.
 #   empty JS        a worker that answers at once: the runtime's ceiling
 # Under `wasmtime serve -Scli` (the WASI component, wasm32-wasip2): edge reject, edge accept.
 # And the origin alone (GET /users, valid token): what the accepted path is bounded by.
@@ -37,7 +41,8 @@
 #   ROUNDS [3]          measured runs per row
 #   ONLY=<regex>        only the rows whose "name host" matches (e.g. ONLY='reject|jose verify$')
 #   PG [postgres://postgres@127.0.0.1:5432]   server for the database bench_edge
-#   BASE_PORT [18800]   origin; +1 workerd edge, +2 jose, +3 jose raw, +4 empty, +5 wasmtime edge
+#   BASE_PORT [18800]   origin; +1 workerd edge, +2 jose, +3 jose raw, +4 empty, +5 wasmtime edge,
+#                       +6 COMPARE's edge, +7 webcrypto, +8 the worker under callgrind
 #   SKIP_BUILD=1        use the builds as they are (edge/build, the component, target/release/origin)
 #   PROFILE=1           also profile the workerd rows edge reject, jose verify and empty JS with
 #                       perf (V8's --perf-basic-prof), after the measured runs, and print where
@@ -48,9 +53,26 @@
 #                       workerd beside this one (+6), with its own rows "edge reject B" and "edge
 #                       accept B", so a change is judged against its parent in one run, rounds
 #                       interleaved, not against a figure from another hour of a shared machine
+#   CALLGRIND=1         also count the instructions workerd executes per request (valgrind
+#                       --tool=callgrind; repeatable whatever the machine's load, unlike time) for
+#                       edge reject, edge accept, jose verify, webcrypto verify, empty JS (and the
+#                       COMPARE rows): one workerd per worker under callgrind, serving that worker
+#                       alone (the config's const cg<Worker>), CG_WARMUP [5000] requests, then
+#                       CG_WINDOWS [3] windows of CG_REQUESTS [1000] (zeroed with callgrind_control
+#                       -z, dumped with -d), one request at a time on one keep-alive connection
+#                       (bench/callgrind-count.py); prints each row's median and its windows, and
+#                       where the instructions of edge reject and webcrypto verify go (self cost by
+#                       part: JIT code, V8, BoringSSL, workerd/kj I/O, libc; bench/edge/callgrind-
+#                       buckets.py). About 1 minute per row (workerd runs ~50-100x slower under
+#                       valgrind). CG_ONLY=<regex> picks its rows, as ONLY picks wrk's (ONLY='^$'
+#                       runs callgrind alone)
 # The generated workerd config stays in bench/edge/out/workerd.capnp, beside the bundles it embeds
-# (out/ is ignored by git); `workerd serve bench/edge/out/workerd.capnp` serves them by hand.
+# (out/ is ignored by git); `workerd serve bench/edge/out/workerd.capnp config` serves them by hand.
 set -euo pipefail
+for arg in "$@"; do # NAME=value arguments set what the environment would: bench/edge/run.sh COMPARE=...
+  [[ "$arg" =~ ^[A-Z][A-Z0-9_]*= ]] || { echo "edge bench: unknown argument $arg (settings are NAME=value)" >&2; exit 2; }
+  export "${arg?}"
+done
 export PGOPTIONS="--client-min-messages=warning"
 export WRANGLER_SEND_METRICS=false
 
@@ -73,6 +95,13 @@ JOSE_RAW_PORT=$((BASE_PORT + 3))
 EMPTY_PORT=$((BASE_PORT + 4))
 WASI_PORT=$((BASE_PORT + 5))
 COMPARE_PORT=$((BASE_PORT + 6))
+WEBCRYPTO_PORT=$((BASE_PORT + 7))
+CG_PORT=$((BASE_PORT + 8))
+CALLGRIND="${CALLGRIND:-0}"
+CG_ONLY="${CG_ONLY:-.}"
+# JIT tiering (wasm from Liftoff to TurboFan, JS up to TurboFan) takes thousands of requests:
+# 200 of warm-up left the edge's windows 30% apart, 5000 within 4%.
+export CG_WARMUP="${CG_WARMUP:-5000}" CG_WINDOWS="${CG_WINDOWS:-3}" CG_REQUESTS="${CG_REQUESTS:-1000}"
 DB=bench_edge
 USERNAME=bench
 PASSWORD="velvet-otter-signs-14"
@@ -92,7 +121,13 @@ for tool in node wrangler workerd esbuild; do
   [ -x "$ROOT/node_modules/.bin/$tool" ] || die "node_modules/.bin/$tool is missing: run 'npm ci' in $ROOT"
 done
 [ "${PROFILE:-}" != 1 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install -y linux-perf)"
-for port in "$ORIGIN_PORT" "$EDGE_PORT" "$JOSE_PORT" "$JOSE_RAW_PORT" "$EMPTY_PORT" "$WASI_PORT" "$COMPARE_PORT"; do
+if [ "$CALLGRIND" = 1 ]; then
+  for tool in valgrind callgrind_control callgrind_annotate; do
+    command -v "$tool" >/dev/null || die "CALLGRIND=1 needs $tool (apt-get install -y valgrind)"
+  done
+fi
+for port in "$ORIGIN_PORT" "$EDGE_PORT" "$JOSE_PORT" "$JOSE_RAW_PORT" "$EMPTY_PORT" "$WASI_PORT" "$COMPARE_PORT" \
+  "$WEBCRYPTO_PORT" "$CG_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "something already listens on 127.0.0.1:$port; stop it or set BASE_PORT"
   fi
@@ -193,6 +228,8 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
   fi
   esbuild "$HERE/jose-worker.js" --bundle --format=esm --platform=neutral --target=es2022 --minify \
     --log-level=warning --outfile="$OUT/jose-worker.js"
+  esbuild "$HERE/webcrypto-worker.js" --bundle --format=esm --platform=neutral --target=es2022 --minify \
+    --log-level=warning --outfile="$OUT/webcrypto-worker.js"
   cp "$HERE/empty-worker.js" "$OUT/empty-worker.js"
 fi
 if [ ! -x "$WASMTIME" ]; then
@@ -205,7 +242,7 @@ fi
 ORIGIN_BIN="$ROOT/target/release/origin"
 WASM_MODULE="$(cd "$OUT/cf" 2>/dev/null && ls -- *index_bg.wasm 2>/dev/null | head -1)" || true
 for built in "$ORIGIN_BIN" "$COMPONENT" "$OUT/cf/shim.js" "$OUT/cf/$WASM_MODULE" "$OUT/jose-worker.js" \
-  "$OUT/empty-worker.js" "$ROOT/edge/build/index_bg.wasm"; do
+  "$OUT/webcrypto-worker.js" "$OUT/empty-worker.js" "$ROOT/edge/build/index_bg.wasm"; do
   [ -f "$built" ] || die "missing $built (run without SKIP_BUILD=1)"
 done
 grep -q "from \"./$WASM_MODULE\"" "$OUT/cf/shim.js" || die "shim.js does not import ./$WASM_MODULE"
@@ -266,14 +303,30 @@ const $1 :Workerd.Worker = (
 EOF
 }
 COMPARE_SERVICE="" COMPARE_SOCKET="" COMPARE_WORKER=""
+CG_WORKERS=(edge jose webcrypto empty) # the workers CALLGRIND=1 serves alone, each a const cg<Worker>
 if [ -n "${COMPARE:-}" ]; then
   COMPARE_SERVICE=$'\n    (name = "edge-b", worker = .edgeB),'
   COMPARE_SOCKET=$'\n    (name = "edge-b", address = "127.0.0.1:'"$COMPARE_PORT"$'", http = (), service = "edge-b"),'
   COMPARE_WORKER=$'\n'"$(edge_worker edgeB compare "$COMPARE_MODULE")"
+  CG_WORKERS+=(edgeB)
 fi
+cg_config() { # $1: a worker's const: a config serving it alone on CG_PORT, for one workerd under callgrind
+  cat <<EOF
+
+const cg${1^} :Workerd.Config = (
+  v8Flags = ["--perf-basic-prof"],
+  services = [
+    (name = "main", worker = .$1),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "main", address = "127.0.0.1:$CG_PORT", http = (), service = "main")],
+);
+EOF
+}
 
 cat >"$OUT/workerd.capnp" <<EOF
-# Generated by bench/edge/run.sh (this run's secrets are in it): workerd serve bench/edge/out/workerd.capnp
+# Generated by bench/edge/run.sh (this run's secrets are in it): workerd serve bench/edge/out/workerd.capnp config
+# (or cgEdge, cgJose...: one worker alone on 127.0.0.1:$CG_PORT, as CALLGRIND=1 serves it)
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -282,14 +335,16 @@ const config :Workerd.Config = (
     (name = "edge", worker = .edge),
     (name = "jose", worker = .jose),
     (name = "jose-raw", worker = .joseRaw),
-    (name = "empty", worker = .empty),$COMPARE_SERVICE
+    (name = "empty", worker = .empty),
+    (name = "webcrypto", worker = .webcrypto),$COMPARE_SERVICE
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
     (name = "edge", address = "127.0.0.1:$EDGE_PORT", http = (), service = "edge"),
     (name = "jose", address = "127.0.0.1:$JOSE_PORT", http = (), service = "jose"),
     (name = "jose-raw", address = "127.0.0.1:$JOSE_RAW_PORT", http = (), service = "jose-raw"),
-    (name = "empty", address = "127.0.0.1:$EMPTY_PORT", http = (), service = "empty"),$COMPARE_SOCKET
+    (name = "empty", address = "127.0.0.1:$EMPTY_PORT", http = (), service = "empty"),
+    (name = "webcrypto", address = "127.0.0.1:$WEBCRYPTO_PORT", http = (), service = "webcrypto"),$COMPARE_SOCKET
   ],
 );
 
@@ -309,10 +364,18 @@ const joseRaw :Workerd.Worker = (
   ],
 );
 
+const webcrypto :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "webcrypto-worker.js")],
+  compatibilityDate = "$COMPAT_DATE",
+  bindings = [$(text_bindings "${JOSE_VARS[@]}")
+  ],
+);
+
 const empty :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "empty-worker.js")],
   compatibilityDate = "$COMPAT_DATE",
 );
+$(for worker in "${CG_WORKERS[@]}"; do cg_config "$worker"; done)
 EOF
 chmod 600 "$OUT/workerd.capnp"
 
@@ -327,10 +390,10 @@ start origin env DATABASE_URL="$PG/$DB" JWT_SECRET="$JWT_SECRET" EDGE_SERVICE_TO
 ORIGIN_PID=$STARTED
 wait_http origin "$ORIGIN_PID" "http://127.0.0.1:$ORIGIN_PORT/"
 
-say "starting workerd: edge :$EDGE_PORT, jose :$JOSE_PORT, jose raw :$JOSE_RAW_PORT, empty :$EMPTY_PORT"
+say "starting workerd: edge :$EDGE_PORT, jose :$JOSE_PORT, jose raw :$JOSE_RAW_PORT, empty :$EMPTY_PORT, webcrypto :$WEBCRYPTO_PORT"
 ON_SERVER_CPU=() ON_CLIENT_CPU=()
 [ "$PIN" != 1 ] || { ON_SERVER_CPU=(taskset -c 1); ON_CLIENT_CPU=(taskset -c 0); }
-start workerd "${ON_SERVER_CPU[@]}" "$ROOT/node_modules/.bin/workerd" serve "$OUT/workerd.capnp"
+start workerd "${ON_SERVER_CPU[@]}" "$ROOT/node_modules/.bin/workerd" serve "$OUT/workerd.capnp" config
 WORKERD_PID=$STARTED
 wait_http workerd "$WORKERD_PID" "http://127.0.0.1:$EMPTY_PORT/"
 
@@ -362,6 +425,7 @@ ROWS=( # name | host | port | token | expected status
   "jose verify|workerd|$JOSE_PORT|$TOKEN|200"
   "jose verify raw|workerd|$JOSE_RAW_PORT|$TOKEN|200"
   "jose reject|workerd|$JOSE_PORT|$FORGED|401"
+  "webcrypto verify|workerd|$WEBCRYPTO_PORT|$TOKEN|200"
   "empty JS|workerd|$EMPTY_PORT||200"
   "edge reject|wasmtime|$WASI_PORT|$FORGED|401"
   "edge accept|wasmtime|$WASI_PORT|$TOKEN|200"
@@ -379,6 +443,10 @@ for row in "${ROWS[@]}"; do # every row answers as expected before any load
   got="$(curl -s -o "$WORK/check.out" -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$port/users")"
   [ "$got" = "$want" ] || die "$name on $host answered $got, not $want: $(head -c 300 "$WORK/check.out")"
 done
+# The raw-WebCrypto baseline is only a baseline if it answers every token as the jose worker does.
+python3 "$HERE/contract.py" "$JWT_SECRET" jwt-auth jwt-auth-api "http://127.0.0.1:$JOSE_PORT/users" \
+  "http://127.0.0.1:$WEBCRYPTO_PORT/users" >"$WORK/contract.out" \
+  || die "the webcrypto and jose workers answer differently: $(cat "$WORK/contract.out")"
 
 pid_of() {
   case "$1" in
@@ -433,6 +501,49 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 AFTER_LOAD="$(machine_load)"
 
+# ------------------------------------------------------------------------------------ callgrind
+# One workerd per worker under callgrind (one process serves every socket, so a shared one would
+# mix the workers' counts), after the wrk runs so it takes no CPU from them.
+CG_RESULTS="$WORK/callgrind.tsv" # name, instructions/request (median), the windows', spread %, dump
+: >"$CG_RESULTS"
+if [ "$CALLGRIND" = 1 ]; then
+  CG_ROWS=( # name | the worker's const | token | expected status
+    "edge reject|edge|$FORGED|401"
+    "edge accept|edge|$TOKEN|200"
+    "jose verify|jose|$TOKEN|200"
+    "webcrypto verify|webcrypto|$TOKEN|200"
+    "empty JS|empty||200"
+  )
+  [ -z "${COMPARE:-}" ] || CG_ROWS+=("edge reject B|edgeB|$FORGED|401" "edge accept B|edgeB|$TOKEN|200")
+  mkdir -p "$WORK/callgrind"
+  for worker in "${CG_WORKERS[@]}"; do
+    rows=()
+    for row in "${CG_ROWS[@]}"; do
+      IFS='|' read -r name const _ _ <<<"$row"
+      [ "$const" != "$worker" ] || ! [[ "$name" =~ $CG_ONLY ]] || rows+=("$row")
+    done
+    [ "${#rows[@]}" -gt 0 ] || continue
+    say "callgrind: workerd serving $worker alone on :$CG_PORT"
+    start "callgrind-$worker" "${ON_SERVER_CPU[@]}" valgrind --tool=callgrind --trace-children=no \
+      --callgrind-out-file="$WORK/callgrind/$worker.%p" "$ROOT/node_modules/.bin/workerd" serve \
+      "$OUT/workerd.capnp" "cg${worker^}"
+    cg_pid=$STARTED # setsid, taskset and valgrind exec: the pid is callgrind's
+    wait_http "callgrind-$worker" "$cg_pid" "http://127.0.0.1:$CG_PORT/"
+    for row in "${rows[@]}"; do
+      IFS='|' read -r name _ token want <<<"$row"
+      line="$(python3 "$ROOT/bench/callgrind-count.py" "$cg_pid" "$WORK/callgrind" \
+        "http://127.0.0.1:$CG_PORT/users" "$want" "$token")" || die "callgrind count of $name failed"
+      field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(field median)" "$(field windows)" "$(field spread_pct)" \
+        "$(field dump)" "$WORK/callgrind/$worker.perf.map" >>"$CG_RESULTS"
+      say "callgrind: $name: $(field median) instructions/request (windows $(field windows))"
+    done
+    stop_group "$cg_pid"
+    # V8's map of the code it compiled (--perf-basic-prof): names the JIT code of the dumps
+    mv "/tmp/perf-$cg_pid.map" "$WORK/callgrind/$worker.perf.map" 2>/dev/null || true
+  done
+fi
+
 # ---------------------------------------------------------------------------------------- table
 # Per row: medians over the rounds (rps, p99, CPU per request), the rps range, every check.
 SUMMARY="$WORK/summary.tsv"
@@ -453,22 +564,28 @@ for (name, host), r in rows.items():
                      f"{med(r['p99']):.2f}", f"{med(r['host']):.0f}", origin, valid, str(len(r["rps"]))]))
 EOF
 jose_rps="$(awk -F'\t' '$1 == "jose verify" {print $4}' "$SUMMARY")"
+webcrypto_rps="$(awk -F'\t' '$1 == "webcrypto verify" {print $4}' "$SUMMARY")"
 ratio() { [ -n "$jose_rps" ] && awk -v a="$1" -v b="$jose_rps" 'BEGIN {printf "%.2f", a / b}' || echo "-"; }
+instructions() { # $1: a row's name, $2: its host: the median instructions/request CALLGRIND=1 counted, or -
+  [ "$2" = workerd ] && awk -F'\t' -v n="$1" '$1 == n {print $2; f = 1} END {if (!f) print "-"}' "$CG_RESULTS" || echo "-"
+}
+if [ -s "$RESULTS" ]; then
 echo
 echo "## Edge throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP) x $ROUNDS rounds, GET /users, loopback$([ "$PIN" = 1 ] && echo ", workerd on CPU 1 and its rows' wrk on CPU 0")"
 echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "workerd $("$ROOT/node_modules/.bin/workerd" --version 2>/dev/null | awk '{print $2}'), $("$WASMTIME" --version | awk '{print $1, $2}'), jose $(jq -r .version "$HERE/node_modules/jose/package.json" 2>/dev/null || echo '?')"
 echo
-printf '| %-15s | %-8s | %-6s | %10s | %-13s | %7s | %13s | %12s | %13s | %s |\n' "row" "host" "status" \
-  "requests/s" "(min-max)" "p99 ms" "÷ jose verify" "host µs/req" "origin µs/req" "check"
-echo "|-----------------|----------|--------|-----------:|---------------|--------:|-------------:|-------------:|--------------:|-------|"
-while IFS=$'\t' read -r name host want rps lo hi p99 host_us origin_us valid n; do
-  printf '| %-15s | %-8s | %-6s | %10s | %-13s | %7s | %12s× | %12s | %13s | %s |\n' "$name" "$host" "$want" \
-    "$rps" "($lo-$hi)" "$p99" "$(ratio "$rps")" "$host_us" "$origin_us" "$valid"
+printf '| %-16s | %-8s | %-6s | %10s | %-13s | %7s | %13s | %12s | %13s | %12s | %s |\n' "row" "host" "status" \
+  "requests/s" "(min-max)" "p99 ms" "÷ jose verify" "host µs/req" "origin µs/req" "instr/req" "check"
+echo "|------------------|----------|--------|-----------:|---------------|--------:|-------------:|-------------:|--------------:|-------------:|-------|"
+while IFS=$'\t' read -r name host want rps lo hi p99 host_us origin_us valid _; do
+  printf '| %-16s | %-8s | %-6s | %10s | %-13s | %7s | %12s× | %12s | %13s | %12s | %s |\n' "$name" "$host" "$want" \
+    "$rps" "($lo-$hi)" "$p99" "$(ratio "$rps")" "$host_us" "$origin_us" "$(instructions "$name" "$host")" "$valid"
 done <"$SUMMARY"
 echo
 echo "host µs/req: CPU time (user+system, all threads) of the serving process (workerd, wasmtime or the"
-echo "origin) per request; origin µs/req: the origin's, for the edge's accepted requests."
+echo "origin) per request; origin µs/req: the origin's, for the edge's accepted requests; instr/req:"
+echo "instructions workerd executed per request under callgrind (CALLGRIND=1, the table below)."
 reject_rps="$(awk -F'\t' '$1 == "edge reject" && $2 == "workerd" {print $4}' "$SUMMARY")"
 if [ -n "$jose_rps" ] && [ -n "$reject_rps" ]; then
   awk -v a="$reject_rps" -v b="$jose_rps" 'BEGIN {
@@ -478,6 +595,8 @@ if [ -n "$jose_rps" ] && [ -n "$reject_rps" ]; then
   raw_rps="$(awk -F'\t' '$1 == "jose verify raw" {print $4}' "$SUMMARY")"
   [ -z "$raw_rps" ] || awk -v a="$reject_rps" -v b="$raw_rps" \
     'BEGIN {printf "(against jose importing its key per request: %.2fx)\n", a / b}'
+  [ -z "$webcrypto_rps" ] || awk -v a="$reject_rps" -v b="$webcrypto_rps" \
+    'BEGIN {printf "Against raw WebCrypto: the edge rejects %.2fx the requests/s the webcrypto worker verifies\n", a / b}'
   # Drift on a shared machine moves neighbouring runs together: each round's edge row against the
   # jose row of the same round is steadier than a ratio of medians taken over all rounds.
   python3 - "$RESULTS" <<'EOF'
@@ -486,16 +605,46 @@ runs = {}
 for line in open(sys.argv[1]):
     name, host, _want, rps, *_rest, rnd = line.rstrip("\n").split("\t")
     runs[(name, host, rnd)] = float(rps)
-for name in ("edge reject", "edge reject B"):
-    ratios = [runs[(name, "workerd", r)] / runs[("jose verify", "workerd", r)]
-              for (n, h, r) in runs if n == name and h == "workerd" and ("jose verify", "workerd", r) in runs]
-    if ratios:
-        print(f"Paired, round by round ({name} / jose verify of the same round): median "
-              f"{statistics.median(ratios):.2f}x; rounds: {' '.join(f'{x:.2f}' for x in ratios)}")
+for base in ("jose verify", "webcrypto verify"):
+    for name in ("edge reject", "edge reject B"):
+        ratios = [runs[(name, "workerd", r)] / runs[(base, "workerd", r)]
+                  for (n, h, r) in runs if n == name and h == "workerd" and (base, "workerd", r) in runs]
+        if ratios:
+            print(f"Paired, round by round ({name} / {base} of the same round): median "
+                  f"{statistics.median(ratios):.2f}x; rounds: {' '.join(f'{x:.2f}' for x in ratios)}")
 EOF
 fi
 echo "Before the runs: $BEFORE_LOAD"
 echo "After the runs:  $AFTER_LOAD"
+fi
+
+if [ -s "$CG_RESULTS" ]; then
+  echo
+  echo "## Instructions per request under callgrind: GET /users, one keep-alive connection, one workerd per worker"
+  echo "CG_WARMUP=$CG_WARMUP requests, then $CG_WINDOWS windows of $CG_REQUESTS; the median window;" \
+    "$(valgrind --version), workerd $("$ROOT/node_modules/.bin/workerd" --version 2>/dev/null | awk '{print $2}'); $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  python3 - "$CG_RESULTS" <<'EOF'
+import sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+median = {name: float(m) for name, m, *_ in rows}
+def ratio(name, base):
+    return f"{median[name] / median[base]:.2f}x" if base in median else "-"
+print(f"| {'row':<16} | {'instructions/req':>16} | {'÷ webcrypto verify':>18} | {'÷ jose verify':>13} | windows (spread) |")
+print(f"|{'-' * 18}|{'-' * 17}:|{'-' * 19}:|{'-' * 14}:|------------------|")
+for name, m, windows, spread, *_files in rows:
+    print(f"| {name:<16} | {float(m):>16,.0f} | {ratio(name, 'webcrypto verify'):>18} | {ratio(name, 'jose verify'):>13} "
+          f"| {windows.replace(',', ' ')} ({spread}%) |")
+EOF
+  for name in "edge reject" "webcrypto verify"; do
+    read -r dump map < <(awk -F'\t' -v n="$name" '$1 == n {print $5, $6}' "$CG_RESULTS")
+    [ -n "${dump:-}" ] || continue
+    echo
+    echo "### Where $name's instructions go (its median window)"
+    [ -f "${map:-}" ] || map=""
+    python3 "$HERE/callgrind-buckets.py" "$dump" "$CG_REQUESTS" 12 "$map"
+  done
+fi
 
 # ----------------------------------------------------------------------------------------- sizes
 echo
