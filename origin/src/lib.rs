@@ -14,6 +14,7 @@ pub mod db;
 pub mod hasher;
 pub mod http;
 pub mod metrics;
+pub mod outage_log;
 pub mod slot_lines;
 pub mod startup;
 pub mod state;

@@ -72,6 +72,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             login_slots: Arc::new(tokio::sync::Notify::new()),
             slot_lines: Arc::default(),
+            outage: Arc::default(),
         };
         let (listener, local_addr) = bind(config.addr).await?;
         let metrics = match config.metrics_addr {
@@ -97,8 +98,10 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let purging = tokio::spawn(purge(self.state.clone()));
+        let summarizing = tokio::spawn(summarize_outages(self.state.clone()));
         let served = self.serve_http(shutdown).await;
         purging.abort();
+        summarizing.abort();
         served
     }
 
@@ -140,6 +143,18 @@ async fn purge(state: AppState) {
                 Ok(n) => tracing::debug!(purged = n, "{what} purged"),
                 Err(err) => tracing::warn!(err = %Chain(&err), "purging {what}"),
             }
+        }
+    }
+}
+
+/// Closes the outage log's windows as they end: an outage's summary comes on time even when the
+/// requests stop.
+async fn summarize_outages(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        if let Some(note) = state.outage.tick(state.clock.now()) {
+            note.log();
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::config::Retention;
 use crate::db::audit;
 use crate::hasher::PasswordHasher;
 use crate::metrics::Metrics;
+use crate::outage_log::OutageLog;
 use crate::slot_lines::SlotLines;
 use crate::telemetry::Chain;
 use crate::throttle::Policies;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub login_slots: Arc<tokio::sync::Notify>,
     /// Attempts waiting for a slot, in line per counter.
     pub slot_lines: Arc<SlotLines>,
+    /// The 503s of a database outage, logged as a summary.
+    pub outage: Arc<OutageLog>,
 }
 
 impl AppState {

@@ -4,6 +4,7 @@
 //! and the client learns nothing of it.
 
 use std::error::Error;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -32,8 +33,11 @@ impl IntoResponse for ApiError {
         let refusal = match self {
             Self::Refused(refusal) => refusal,
             Self::Unavailable(cause) => {
-                tracing::warn!(cause = %Chain(&*cause), "database unavailable");
-                Refusal::DatabaseUnavailable
+                // Logged by `outage::summarize`, which sees every request: once an outage, not once
+                // an answer.
+                let mut response = render(Refusal::DatabaseUnavailable.to_response());
+                response.extensions_mut().insert(Unavailable(Arc::from(cause)));
+                return response;
             }
             Self::Internal(cause) => {
                 tracing::error!(cause = %Chain(&*cause), "internal error");
@@ -43,6 +47,10 @@ impl IntoResponse for ApiError {
         render(refusal.to_response())
     }
 }
+
+/// Why an answer is a 503, for the log: carried on the response to the layer that logs outages.
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub Arc<dyn Error + Send + Sync>);
 
 /// An answer `shared` rendered (a refusal, a token pair) as axum's response.
 pub fn render(response: axum::http::Response<Vec<u8>>) -> Response {

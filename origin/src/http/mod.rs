@@ -11,6 +11,7 @@ mod health;
 pub mod internal;
 mod keys;
 pub mod metrics;
+mod outage;
 mod responses;
 mod sessions;
 mod users;
@@ -18,14 +19,17 @@ mod users;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::OnResponse;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use tracing::Span;
 
 pub use docs::ApiDoc;
-use error::ApiError;
+use error::{ApiError, Unavailable};
 
 use crate::state::AppState;
 
@@ -47,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::Refused(Refusal::MethodNotAllowed) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), outage::summarize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(Box::new(Panicked)).into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -56,8 +61,15 @@ pub fn router(state: AppState) -> Router {
                     let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
                 })
-                // One line per request at info, with its id: what reached the origin is in its log.
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // One line per request at info, with its id: what reached the origin is in its log;
+                // but a 503 for the database's absence counts in the outage's summary instead, and
+                // a failure is logged with its cause where it becomes an answer (`error`).
+                .on_response(|response: &Response, latency: Duration, span: &Span| {
+                    if response.extensions().get::<Unavailable>().is_none() {
+                        DefaultOnResponse::new().level(Level::INFO).on_response(response, latency, span);
+                    }
+                })
+                .on_failure(()),
         )
         // Outermost, so the span above already sees the id: the client's, or a new one.
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
