@@ -15,20 +15,30 @@ use crate::state::AppState;
 /// user is active.
 pub async fn authorize(state: &AppState, token: &str, kind: TokenKind) -> Result<(User, VerifiedToken), AuthError> {
     let now = state.clock.now();
-    let verified = state.tokens.verify(token, kind, now).map_err(|err| {
+    let verified = verify(state, token, kind, now)?;
+    let found = users::in_session(&state.pool, verified.subject.user_id, &verified.sid, now).await?;
+    Ok((admit(found, &verified)?, verified))
+}
+
+/// The token's own checks, at `now`: what needs no database.
+pub fn verify(state: &AppState, token: &str, kind: TokenKind, now: u64) -> Result<VerifiedToken, AuthError> {
+    state.tokens.verify(token, kind, now).map_err(|err| {
         tracing::debug!(reason = err.reason, "token rejected");
         AuthError::InvalidToken
-    })?;
-    let (user, live) = users::in_session(&state.pool, verified.subject.user_id, &verified.sid, now)
-        .await?
-        .ok_or(AuthError::InvalidToken)?;
+    })
+}
+
+/// The checks against the database, given what it holds of the token's user and whether its
+/// session lives (`found`).
+pub fn admit(found: Option<(User, bool)>, verified: &VerifiedToken) -> Result<User, AuthError> {
+    let (user, live) = found.ok_or(AuthError::InvalidToken)?;
     if user.token_version != verified.subject.ver || !live {
         return Err(AuthError::InvalidToken);
     }
     if !user.active {
         return Err(AuthError::InactiveUser);
     }
-    Ok((user, verified))
+    Ok(user)
 }
 
 /// `user`, who must be an admin now: the database's role, not the token's.

@@ -16,6 +16,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
 use shared::domain::UserId;
 
 use super::AuthError;
@@ -367,16 +368,47 @@ pub enum Limit {
 /// Counts one request of `limit` from `ip`; held back past the limit. No address, no limit (only a
 /// request that reached the origin without a peer address, which axum always gives).
 pub async fn rate(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Result<(), AuthError> {
-    let Some(ip) = ip else {
+    let Some((key, policy)) = rate_counter(state, limit, ip) else {
         return Ok(());
     };
+    let now = state.clock.now();
+    let refused = throttles::update(&state.pool, &key, &policy, |counter| counter.hit(now, &policy)).await?;
+    held_back(refused)
+}
+
+/// [`rate`] within the caller's `transaction`, for a request whose own writes commit with the
+/// count, in one commit. Counted last, just before that commit: the counter's row, shared by
+/// every request from the address, stays locked only that long. Held back, the caller rolls back
+/// what the request did.
+pub async fn rate_in(
+    state: &AppState,
+    transaction: &Transaction<'_>,
+    limit: Limit,
+    ip: Option<IpAddr>,
+    now: u64,
+) -> Result<(), AuthError> {
+    let Some((key, policy)) = rate_counter(state, limit, ip) else {
+        return Ok(());
+    };
+    let refused = throttles::update_in(transaction, &[(&key, &policy)], |counters| {
+        let (counter, refused) = counters[0].hit(now, &policy);
+        counters[0] = counter;
+        refused
+    })
+    .await?;
+    held_back(refused)
+}
+
+/// The counter `limit` counts a request from `ip` against, if any.
+fn rate_counter(state: &AppState, limit: Limit, ip: Option<IpAddr>) -> Option<(String, Policy)> {
     let (prefix, policy) = match limit {
         Limit::SignUp => ("signup", state.throttles.signup_per_ip),
         Limit::Refresh => ("refresh", state.throttles.refresh_per_ip),
     };
-    let now = state.clock.now();
-    let key = format!("{prefix}-ip:{}", source(ip));
-    let refused = throttles::update(&state.pool, &key, &policy, |counter| counter.hit(now, &policy)).await?;
+    Some((format!("{prefix}-ip:{}", source(ip?)), policy))
+}
+
+fn held_back(refused: Option<u64>) -> Result<(), AuthError> {
     match refused {
         Some(secs) => Err(AuthError::TooManyRequests { retry_after_secs: secs }),
         None => Ok(()),

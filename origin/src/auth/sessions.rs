@@ -3,17 +3,18 @@
 //! reuse means theft), and ends at a logout, a password change or an admin's word. Ending a session
 //! stops its access tokens at once ([`super::access::authorize`] checks the `sid`).
 
+use deadpool_postgres::Transaction;
 use shared::api::TokenPair;
 use shared::contract::Grant;
 use shared::domain::TokenKind;
 use shared::session::Ticket;
-use shared::token::TokenService;
+use shared::token::{TokenService, VerifiedToken};
 
 use super::limits::{self, Limit};
 use super::{AuthError, Caller, access};
-use crate::db::audit;
 use crate::db::sessions::{self, EndReason, NewSession, Rotation, Session};
 use crate::db::users::User;
+use crate::db::{StoreError, audit};
 use crate::state::AppState;
 
 /// A user let in: whom to issue a pair for, and which generation of which session.
@@ -67,23 +68,24 @@ pub async fn start(state: &AppState, user: User, caller: &Caller) -> Result<Sign
 /// Spends a refresh token: the user and the ticket of the pair to sign (see
 /// [`shared::session::judge`]). Within the grace window (`REFRESH_REUSE_GRACE_SECS`) the token just
 /// spent gets that same pair again; after it, or for an older token, the whole session ends.
+///
+/// One transaction, one commit: the token's checks, the rotation under the session's lock and the
+/// per-address count. Held back by the count, nothing of it is kept.
 pub async fn rotate(state: &AppState, refresh_token: &str, caller: &Caller) -> Result<SignedIn, AuthError> {
-    limits::rate(state, Limit::Refresh, caller.ip).await?;
-    let (user, verified) = access::authorize(state, refresh_token, TokenKind::Refresh).await?;
-    let presented = verified.generation().ok_or(AuthError::InvalidToken)?;
-    let rotation = sessions::rotate(
-        &state.pool,
-        &verified.sid,
-        user.id,
-        presented,
-        state.clock.now(),
-        state.refresh_grace_secs,
-        state.tokens.settings().refresh_ttl_secs,
-    )
-    .await?;
+    let now = state.clock.now();
+    let mut client = state.pool.get().await.map_err(StoreError::from)?;
+    let transaction = client.transaction().await.map_err(StoreError::from)?;
+    let spent = match access::verify(state, refresh_token, TokenKind::Refresh, now) {
+        Ok(verified) => spend(state, &transaction, verified, now).await?,
+        Err(refused) => Err(refused),
+    };
+    limits::rate_in(state, &transaction, Limit::Refresh, caller.ip, now).await?;
+    transaction.commit().await.map_err(StoreError::from)?;
+    let (user, verified, rotation) = spent?;
     match rotation {
         Rotation::Issued(ticket) => Ok(SignedIn { user, ticket, device_token: None }),
         Rotation::Reused => {
+            let presented = verified.generation().unwrap_or_default();
             tracing::warn!(user_id = user.id.0, sid = %verified.sid, presented, "refresh token reuse: session ended");
             state.metrics.refresh_reuse_detected();
             let event = audit::Event {
@@ -95,8 +97,32 @@ pub async fn rotate(state: &AppState, refresh_token: &str, caller: &Caller) -> R
             state.audit(event).await;
             Err(AuthError::InvalidToken)
         }
-        Rotation::Gone => Err(AuthError::InvalidToken),
     }
+}
+
+/// What a verified refresh token does to its session, in `transaction`; refused (the outer
+/// `Err`, for the caller to answer after the count commits) when its user or session says no.
+async fn spend(
+    state: &AppState,
+    transaction: &Transaction<'_>,
+    verified: VerifiedToken,
+    now: u64,
+) -> Result<Result<(User, VerifiedToken, Rotation), AuthError>, StoreError> {
+    let Some(presented) = verified.generation() else {
+        return Ok(Err(AuthError::InvalidToken));
+    };
+    let Some((user, live)) = sessions::lock_live(transaction, &verified.sid, verified.subject.user_id, now).await?
+    else {
+        return Ok(Err(AuthError::InvalidToken));
+    };
+    let user = match access::admit(Some((user, true)), &verified) {
+        Ok(user) => user,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let ttl_secs = state.tokens.settings().refresh_ttl_secs;
+    let rotation =
+        sessions::rotate(transaction, &verified.sid, live, presented, now, state.refresh_grace_secs, ttl_secs).await?;
+    Ok(Ok((user, verified, rotation)))
 }
 
 /// Logout: ends session `sid` of `user`; its access and refresh tokens stop working.

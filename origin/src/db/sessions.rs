@@ -5,11 +5,12 @@
 use std::net::IpAddr;
 
 use chrono::NaiveDateTime;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 use shared::api::SessionOut;
 use shared::domain::UserId;
 use shared::session::{Ticket, Verdict, judge};
 
+use super::users::{COLUMNS, User};
 use super::{StoreError, api_date, secs};
 
 /// Why a session ended (the `end_reason` column).
@@ -51,8 +52,6 @@ pub enum Rotation {
     Issued(Ticket),
     /// A spent token came back: the session has been ended.
     Reused,
-    /// No such live session (ended, expired, or another user's).
-    Gone,
 }
 
 /// A live session as its owner sees it.
@@ -98,55 +97,74 @@ pub async fn start(pool: &Pool, session: NewSession<'_>) -> Result<Ticket, Store
     Ok(Ticket { sid, generation: 0, issued_at: session.now })
 }
 
-/// Applies the rotation rule ([`judge`]) to session `sid` of `user_id` for a refresh token of
-/// generation `presented`, under the row's lock.
-pub async fn rotate(
-    pool: &Pool,
+/// A live session's current generation, read under its row's lock.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    pub generation: u32,
+    pub issued_at: u64,
+}
+
+/// Session `sid` of `user_id` if it lives at `now`, with its user, the session's row locked until
+/// `transaction` ends: concurrent refreshes of one session rotate it one after the other.
+pub async fn lock_live(
+    transaction: &Transaction<'_>,
     sid: &str,
     user_id: UserId,
+    now: u64,
+) -> Result<Option<(User, Live)>, StoreError> {
+    let stmt = transaction
+        .prepare_cached(&format!(
+            "WITH live AS (
+                SELECT generation, issued_at FROM sessions
+                WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > $3
+                FOR UPDATE
+             )
+             SELECT {COLUMNS}, live.generation, live.issued_at FROM users, live WHERE users.id = $2"
+        ))
+        .await?;
+    let Some(row) = transaction.query_opt(&stmt, &[&sid, &user_id.0, &secs(now)]).await? else {
+        return Ok(None);
+    };
+    let live = Live {
+        generation: u32::try_from(row.try_get::<_, i32>("generation")?).unwrap_or(0),
+        issued_at: u64::try_from(row.try_get::<_, i64>("issued_at")?).unwrap_or(0),
+    };
+    Ok(Some((User::from_row(&row)?, live)))
+}
+
+/// Applies the rotation rule ([`judge`]) to session `sid`, locked by [`lock_live`] in
+/// `transaction`, for a refresh token of generation `presented`.
+pub async fn rotate(
+    transaction: &Transaction<'_>,
+    sid: &str,
+    live: Live,
     presented: u32,
     now: u64,
     grace_secs: u64,
     ttl_secs: u64,
 ) -> Result<Rotation, StoreError> {
-    let mut client = pool.get().await?;
-    let transaction = client.transaction().await?;
-    let row = transaction
-        .query_opt(
-            "SELECT generation, issued_at FROM sessions
-             WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > $3
-             FOR UPDATE",
-            &[&sid, &user_id.0, &secs(now)],
-        )
-        .await?;
-    let Some(row) = row else {
-        return Ok(Rotation::Gone);
-    };
-    let live = u32::try_from(row.try_get::<_, i32>("generation")?).unwrap_or(0);
-    let live_issued_at = u64::try_from(row.try_get::<_, i64>("issued_at")?).unwrap_or(0);
-    let rotation = match judge(live, live_issued_at, presented, now, grace_secs) {
+    Ok(match judge(live.generation, live.issued_at, presented, now, grace_secs) {
         Verdict::Rotate => {
-            let next = live.checked_add(1).ok_or(StoreError::GenerationOverflow)?;
-            transaction
-                .execute(
+            let next = live.generation.checked_add(1).ok_or(StoreError::GenerationOverflow)?;
+            let stmt = transaction
+                .prepare_cached(
                     "UPDATE sessions SET generation = $2, issued_at = $3, expires_at = $3::bigint + $4::bigint,
                         last_used_at = to_timestamp($3::bigint) AT TIME ZONE 'utc'
                      WHERE id = $1",
-                    &[&sid, &i32::try_from(next).unwrap_or(i32::MAX), &secs(now), &secs(ttl_secs)],
                 )
                 .await?;
+            let generation = i32::try_from(next).unwrap_or(i32::MAX);
+            transaction.execute(&stmt, &[&sid, &generation, &secs(now), &secs(ttl_secs)]).await?;
             Rotation::Issued(Ticket { sid: sid.to_owned(), generation: next, issued_at: now })
         }
         Verdict::Repeat => {
-            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: live, issued_at: live_issued_at })
+            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: live.generation, issued_at: live.issued_at })
         }
         Verdict::Reuse => {
-            end_where(&transaction, "id = $1", &[&sid], EndReason::Reuse).await?;
+            end_where(transaction, "id = $1", &[&sid], EndReason::Reuse).await?;
             Rotation::Reused
         }
-    };
-    transaction.commit().await?;
-    Ok(rotation)
+    })
 }
 
 /// Ends session `sid` of `user_id`; whether it was live.

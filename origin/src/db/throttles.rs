@@ -1,7 +1,7 @@
 //! The `throttles` table: one [`Counter`] per key, changed under the rows' locks so that
 //! concurrent attempts all count.
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, Transaction};
 
 use super::{StoreError, secs};
 use crate::throttle::{Counter, Policy};
@@ -38,10 +38,22 @@ pub async fn update_all<R>(
     keys: &[(&str, &Policy)],
     change: impl FnOnce(&mut [Counter]) -> R,
 ) -> Result<R, StoreError> {
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by_key(|&i| keys[i].0);
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
+    let answer = update_in(&transaction, keys, change).await?;
+    transaction.commit().await?;
+    Ok(answer)
+}
+
+/// [`update_all`] within `transaction`, the caller's: the rows stay locked until it ends, and
+/// nothing is stored unless it commits.
+pub async fn update_in<R>(
+    transaction: &Transaction<'_>,
+    keys: &[(&str, &Policy)],
+    change: impl FnOnce(&mut [Counter]) -> R,
+) -> Result<R, StoreError> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| keys[i].0);
     let upsert = transaction
         .prepare_cached(
             // The no-op update takes the row's lock whether it was just made or not, and a row
@@ -93,7 +105,6 @@ pub async fn update_all<R>(
             )
             .await?;
     }
-    transaction.commit().await?;
     Ok(answer)
 }
 

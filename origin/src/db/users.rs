@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::StoreError;
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, username, email, first_name, last_name, active, role, token_version, create_date, update_date";
 
 /// A user row, without the password hash.
@@ -29,7 +29,7 @@ pub struct User {
 }
 
 impl User {
-    fn from_row(row: &Row) -> Result<Self, StoreError> {
+    pub(super) fn from_row(row: &Row) -> Result<Self, StoreError> {
         let role: String = row.try_get("role")?;
         Ok(Self {
             id: UserId(row.try_get("id")?),
