@@ -447,6 +447,9 @@ pub fn cases() -> Vec<Case> {
             .bearer("admin_access")
             .schema(Schema::UserList)
             .compare(Compare::Shape),
+        get("admin list, the page after an id", "/users/admin?limit=1&after_id=0")
+            .bearer("admin_access")
+            .schema(Schema::UserList),
         get("admin reads the user by id", "/users/admin/{user_id}").bearer("admin_access").user(),
         get("admin route for a user by id, as the user", "/users/admin/{user_id}")
             .bearer("access")

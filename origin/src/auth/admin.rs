@@ -10,6 +10,7 @@ use super::{AuthError, Caller, limits, password};
 use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, Guarded, User};
+pub use crate::db::users::PageStart;
 use crate::state::AppState;
 
 /// User `id`.
@@ -17,9 +18,9 @@ pub async fn user(state: &AppState, id: UserId) -> Result<User, AuthError> {
     users::by_id(&state.pool, id).await?.ok_or(AuthError::NoSuchUser)
 }
 
-/// Every user, by id, `limit` at a time from `offset`.
-pub async fn users_page(state: &AppState, limit: i64, offset: i64) -> Result<Vec<User>, AuthError> {
-    Ok(users::list(&state.pool, limit, offset).await?)
+/// Every user, by id, `limit` at a time from `start`.
+pub async fn users_page(state: &AppState, limit: i64, start: PageStart) -> Result<Vec<User>, AuthError> {
+    Ok(users::list(&state.pool, limit, start).await?)
 }
 
 /// The audit log, newest first: `limit` events older than event `before`, of `user` if given.

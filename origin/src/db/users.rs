@@ -240,10 +240,24 @@ pub async fn delete(pool: &Pool, id: UserId) -> Result<bool, StoreError> {
     Ok(client.execute("DELETE FROM users WHERE id = $1", &[&id.0]).await? == 1)
 }
 
-pub async fn list(pool: &Pool, limit: i64, offset: i64) -> Result<Vec<User>, StoreError> {
+/// Where a page of the user list starts.
+#[derive(Debug, Clone, Copy)]
+pub enum PageStart {
+    /// After skipping this many users (the seed's `offset`): the database walks what it skips.
+    Offset(i64),
+    /// After the user with this id (keyset): an index seek, as fast at the last page as the first.
+    AfterId(i64),
+}
+
+/// `limit` users by id from `start`.
+pub async fn list(pool: &Pool, limit: i64, start: PageStart) -> Result<Vec<User>, StoreError> {
     let client = pool.get().await?;
-    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2")).await?;
-    client.query(&stmt, &[&limit, &offset]).await?.iter().map(User::from_row).collect()
+    let (condition, value) = match start {
+        PageStart::Offset(offset) => ("ORDER BY id LIMIT $1 OFFSET $2", offset),
+        PageStart::AfterId(id) => ("WHERE id > $2 ORDER BY id LIMIT $1", id),
+    };
+    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users {condition}")).await?;
+    client.query(&stmt, &[&limit, &value]).await?.iter().map(User::from_row).collect()
 }
 
 /// Makes `username` an admin, creating it when missing; the password is set either way.

@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::api::{UserCreate, UserOut, UserUpdate};
-use shared::error::ErrorBody;
+use shared::error::{ErrorBody, FieldError, LocPart};
 
 use super::error::ApiError;
 use super::extract::{AdminUser, CurrentUser, JsonBody, QueryParams};
 use super::responses::{AdminRefusals, BearerRefusals, BodyRefusals};
 use crate::auth::{Caller, account, admin};
+use crate::auth::admin::PageStart;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -90,15 +91,25 @@ struct Page {
     /// How many users, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
-    /// How many to skip (default 0).
+    /// How many to skip (default 0): the seed's paging, slower the deeper it goes.
     #[param(minimum = 0)]
     offset: Option<i64>,
+    /// Only users with a greater id: the last id of the previous page. As fast at any depth;
+    /// not with `offset`.
+    #[param(minimum = 0)]
+    after_id: Option<i64>,
 }
 
 pub(super) const MAX_PAGE: i64 = 1000;
 pub(super) const DEFAULT_PAGE: i64 = 100;
 
-/// Every user, by id, one page at a time (admin role only).
+fn both_offset_and_after_id() -> FieldError {
+    let loc = vec![LocPart::from("query"), LocPart::from("after_id")];
+    FieldError::new(loc, "mutually_exclusive", "Use either offset or after_id, not both")
+}
+
+/// Every user, by id, one page at a time (admin role only). Page with `after_id` (the last id of
+/// the previous page) rather than `offset`, which slows as it goes deeper.
 #[utoipa::path(get, path = "/users/admin", tag = "admin", params(Page), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of users", body = Vec<UserOut>),
@@ -112,8 +123,14 @@ async fn list_users(
 ) -> Result<Json<Vec<UserOut>>, ApiError> {
     let mut query = QueryParams::parse(query.as_deref());
     let limit = query.int("limit", 1, MAX_PAGE).unwrap_or(DEFAULT_PAGE);
-    let offset = query.int("offset", 0, i64::from(i32::MAX)).unwrap_or(0);
+    let offset = query.int("offset", 0, i64::from(i32::MAX));
+    let after_id = query.int("after_id", 0, i64::MAX);
     query.finish()?;
-    let page = admin::users_page(&state, limit, offset).await?;
+    let start = match (offset, after_id) {
+        (None, Some(id)) => PageStart::AfterId(id),
+        (offset, None) => PageStart::Offset(offset.unwrap_or(0)),
+        (Some(_), Some(_)) => return Err(ApiError::from(vec![both_offset_and_after_id()])),
+    };
+    let page = admin::users_page(&state, limit, start).await?;
     Ok(Json(page.iter().map(|u| u.to_out()).collect()))
 }

@@ -20,11 +20,48 @@ async fn an_admin_lists_users_by_id_one_page_at_a_time() {
 }
 
 #[tokio::test]
+async fn an_admin_pages_by_the_last_id_seen_to_the_end() {
+    let app = spawn_app().await;
+    let admin = app.admin("root").await;
+    for name in ["a", "b", "c", "d"] {
+        app.sign_up(name).await;
+    }
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let url = format!("/users/admin?limit=2&after_id={after}");
+        let (status, page) = status_json(app.get(&url, Some(&admin.access)).await).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        let page = page.as_array().unwrap().clone();
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_i64().unwrap();
+        seen.extend(page.iter().map(|u| u["username"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen, ["root", "a", "b", "c", "d"]);
+    // A user deleted between pages moves no one: the next page still starts after the last id.
+    let (_, first) = status_json(app.get("/users/admin?limit=2&after_id=0", Some(&admin.access)).await).await;
+    app.sql("DELETE FROM users WHERE username = 'b'").await;
+    let after = first[1]["id"].as_i64().unwrap();
+    let (_, next) =
+        status_json(app.get(&format!("/users/admin?limit=2&after_id={after}"), Some(&admin.access)).await).await;
+    let names: Vec<&str> = next.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["c", "d"]);
+}
+
+#[tokio::test]
 async fn the_user_list_refuses_out_of_range_or_unparsable_pages() {
     let app = spawn_app().await;
     let admin = app.admin("root").await;
     for (query, field) in
-        [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=abc", "limit"), ("offset=-1", "offset")]
+        [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("after_id=-1", "after_id"),
+        ("after_id=x", "after_id"),
+        ("offset=0&after_id=0", "after_id"),
+    ]
     {
         let (status, body) = status_json(app.get(&format!("/users/admin?{query}"), Some(&admin.access)).await).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
