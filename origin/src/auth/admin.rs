@@ -9,8 +9,8 @@ use shared::error::FieldError;
 use super::{AuthError, Caller, limits, password};
 use crate::db::audit;
 use crate::db::sessions::{self, EndReason};
-use crate::db::users::{self, Changes, Guarded, User};
 pub use crate::db::users::PageStart;
+use crate::db::users::{self, Changes, Guarded, User};
 use crate::state::AppState;
 
 /// User `id`.

@@ -69,10 +69,8 @@ impl Event {
 
 /// Deletes the events recorded before `before` (seconds since the epoch).
 pub async fn purge(pool: &Pool, before: u64) -> Result<u64, StoreError> {
-    let client = pool.get().await?;
-    let before = super::secs(before);
-    let sql = "DELETE FROM audit_events WHERE at < to_timestamp($1::bigint) AT TIME ZONE 'utc'";
-    Ok(client.execute(sql, &[&before]).await?)
+    let condition = "at < to_timestamp($1::bigint) AT TIME ZONE 'utc'";
+    super::purge_batches(pool, "audit_events", condition, super::secs(before)).await
 }
 
 pub async fn record(pool: &Pool, event: &Event) -> Result<(), StoreError> {

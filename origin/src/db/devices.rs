@@ -158,8 +158,7 @@ pub async fn list(pool: &Pool, user_id: UserId, now: u64) -> Result<Vec<Device>,
 
 /// Deletes the devices and sources forgotten by `now`; how many rows.
 pub async fn purge(pool: &Pool, now: u64) -> Result<u64, StoreError> {
-    let client = pool.get().await?;
-    let devices = client.execute("DELETE FROM devices WHERE expires_at < $1", &[&secs(now)]).await?;
-    let sources = client.execute("DELETE FROM known_sources WHERE expires_at < $1", &[&secs(now)]).await?;
+    let devices = super::purge_batches(pool, "devices", "expires_at < $1", secs(now)).await?;
+    let sources = super::purge_batches(pool, "known_sources", "expires_at < $1", secs(now)).await?;
     Ok(devices + sources)
 }

@@ -198,11 +198,8 @@ async fn end_where(
 
 /// Deletes the sessions that ended or expired before `before` (seconds since the epoch).
 pub async fn purge(pool: &Pool, before: u64) -> Result<u64, StoreError> {
-    let client = pool.get().await?;
-    let before = secs(before);
-    let sql = "DELETE FROM sessions
-               WHERE expires_at < $1 OR ended_at < to_timestamp($1::bigint) AT TIME ZONE 'utc'";
-    Ok(client.execute(sql, &[&before]).await?)
+    let condition = "expires_at < $1 OR ended_at < to_timestamp($1::bigint) AT TIME ZONE 'utc'";
+    super::purge_batches(pool, "sessions", condition, secs(before)).await
 }
 
 /// The user's sessions that still live at `now`, the most recently used first.

@@ -110,6 +110,5 @@ pub async fn update_in<R>(
 
 /// Deletes the rows that no longer matter at `now`; how many.
 pub async fn purge(pool: &Pool, now: u64) -> Result<u64, StoreError> {
-    let client = pool.get().await?;
-    Ok(client.execute("DELETE FROM throttles WHERE expires_at < $1", &[&secs(now)]).await?)
+    super::purge_batches(pool, "throttles", "expires_at < $1", secs(now)).await
 }

@@ -11,8 +11,8 @@ use shared::error::{ErrorBody, FieldError, LocPart};
 use super::error::ApiError;
 use super::extract::{AdminUser, CurrentUser, JsonBody, QueryParams};
 use super::responses::{AdminRefusals, BearerRefusals, BodyRefusals};
-use crate::auth::{Caller, account, admin};
 use crate::auth::admin::PageStart;
+use crate::auth::{Caller, account, admin};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -52,8 +52,7 @@ async fn an_admin_pages_by_the_last_id_seen_to_the_end() {
 async fn the_user_list_refuses_out_of_range_or_unparsable_pages() {
     let app = spawn_app().await;
     let admin = app.admin("root").await;
-    for (query, field) in
-        [
+    for (query, field) in [
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
         ("limit=abc", "limit"),
@@ -61,8 +60,7 @@ async fn the_user_list_refuses_out_of_range_or_unparsable_pages() {
         ("after_id=-1", "after_id"),
         ("after_id=x", "after_id"),
         ("offset=0&after_id=0", "after_id"),
-    ]
-    {
+    ] {
         let (status, body) = status_json(app.get(&format!("/users/admin?{query}"), Some(&admin.access)).await).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert_eq!(body["detail"][0]["loc"], json!(["query", field]), "{query}");

@@ -159,3 +159,23 @@ async fn a_new_password_or_email_needs_the_current_password() {
     let names = json!({"first_name": "Ada"});
     assert_eq!(app.patch_me(&user.access, &names).await.status(), StatusCode::OK, "names need no password");
 }
+
+#[tokio::test]
+async fn the_purge_deletes_old_audit_events_in_batches_and_keeps_the_recent() {
+    let app = spawn_app().await;
+    // More than one batch of events a year old, beside today's.
+    app.sql(
+        "INSERT INTO audit_events (at, event, detail)
+         SELECT now() AT TIME ZONE 'utc' - interval '365 days', 'login_failed', 'old ' || n
+         FROM generate_series(1, 12345) AS n",
+    )
+    .await;
+    app.sql("INSERT INTO audit_events (event, detail) SELECT 'login_failed', 'new' FROM generate_series(1, 7)").await;
+    let a_month_ago = app.clock_now() - 30 * 86_400;
+    assert_eq!(origin::db::audit::purge(&app.pool, a_month_ago).await.unwrap(), 12_345);
+    assert_eq!(origin::db::audit::purge(&app.pool, a_month_ago).await.unwrap(), 0, "nothing left to purge");
+    let client = app.pool.get().await.unwrap();
+    let kept: i64 =
+        client.query_one("SELECT count(*) FROM audit_events WHERE detail = 'new'", &[]).await.unwrap().get(0);
+    assert_eq!(kept, 7);
+}
