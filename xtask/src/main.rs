@@ -103,7 +103,10 @@ fn dispatch(args: &[&str]) -> Result<()> {
         ["schemathesis"] => {
             let url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
             let database = postgres::Database::provide(url, "jwt_auth")?;
-            schemathesis::run(database.url()).map(|_| eprintln!("xtask: schemathesis passed"))
+            schemathesis::run(database.url()).map(|outcome| match outcome {
+                summary::Outcome::Passed(Some(note)) => eprintln!("xtask: schemathesis passed: {note}"),
+                _ => eprintln!("xtask: schemathesis passed"),
+            })
         }
         // Not in the usage: a check that the private cluster starts, answers and goes away.
         ["pg"] => pg::smoke(false),

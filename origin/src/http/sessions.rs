@@ -85,6 +85,7 @@ async fn list_devices(
     responses(
         (status = 204, description = "The device is forgotten"),
         (status = 404, description = "No such device of the current user", body = shared::error::ErrorBody),
+        (status = 422, description = "The id is not an integer", body = shared::error::ValidationBody),
         BearerRefusals,
     ))]
 async fn forget_device(
