@@ -13,7 +13,9 @@ mod edge;
 mod edge_tools;
 mod env_file;
 mod error;
+mod faults;
 mod fuzz;
+mod http1;
 mod interrupt;
 mod modules;
 mod net;
@@ -52,6 +54,8 @@ commands:
                  --quick skips clippy, the target builds, fuzzing, schemathesis and the edge
   fuzz [TARGET] [SECONDS]
                  fuzz one target of fuzz/ (token, signed, phc; default all) for SECONDS (60)
+  faults         the fault test alone: the release origin under load on a private PostgreSQL
+                 that is restarted fast, then killed and started again (a step of `test`)
   modules        checks that no crate has an import circle among its modules
   edge-build     the Cloudflare bundle (wrangler.toml's build command), with cached tools";
 
@@ -92,12 +96,16 @@ fn dispatch(args: &[&str]) -> Result<()> {
             let targets = if targets.is_empty() { fuzz::TARGETS.to_vec() } else { targets };
             fuzz::run(&targets, seconds).map(|_| eprintln!("xtask: fuzzing found no crash"))
         }
-        // Not in the usage: the Docker files' check alone.
+        ["faults"] => faults::run().map(|outcome| match outcome {
+            summary::Outcome::Passed(_) => eprintln!("xtask: the fault test passed"),
+            summary::Outcome::Skipped(reason) => eprintln!("xtask: the fault test skipped: {reason}"),
+        }),
         ["modules"] => modules::check().map(|outcome| {
             if let summary::Outcome::Passed(Some(note)) = outcome {
                 eprintln!("xtask: {note}");
             }
         }),
+        // Not in the usage: the Docker files' check alone.
         ["docker-files"] => docker_files::check().map(|_| eprintln!("xtask: docker files checked")),
         // Not in the usage: the schemathesis step alone.
         ["schemathesis"] => {

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
-use nix::unistd::{Uid, User};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::{Pid, Uid, User};
 
 use crate::error::{Context, Error, Result};
 use crate::{interrupt, net, process, psql, random, tools};
@@ -95,6 +97,60 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// `pg_ctl stop -m fast`: sessions end, open transactions roll back. Returns once the server
+    /// is down; [`Cluster::start_again`] brings it back.
+    pub fn stop_fast(&mut self) -> Result<()> {
+        if !self.pg_ctl_stop("fast") {
+            return Err(Error::failed("pg_ctl stop -m fast failed"));
+        }
+        self.running = false;
+        Ok(())
+    }
+
+    /// A crash: SIGKILL to the postmaster and every backend at once (pg_ctl starts the server in
+    /// a session of its own, so they are one process group), without a shutdown checkpoint.
+    /// Returns once none of them runs any more, with the moment the signal was sent: none of
+    /// them ran an instruction of its own after it.
+    pub fn kill(&mut self) -> Result<Instant> {
+        let lock = self.data().join("postmaster.pid");
+        let text = std::fs::read_to_string(&lock).context(|| format!("reading {}", lock.display()))?;
+        let pid: i32 = text
+            .lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .ok_or_else(|| Error::failed(format!("no process id in {}", lock.display())))?;
+        if proc_stat(pid).is_none_or(|stat| stat.group != pid) {
+            return Err(Error::failed(format!("the postmaster ({pid}) does not lead a process group of its own")));
+        }
+        killpg(Pid::from_raw(pid), Signal::SIGKILL).context(|| format!("cannot kill PostgreSQL ({pid})"))?;
+        let killed = Instant::now();
+        self.running = false;
+        let deadline = Instant::now() + KILL_LIMIT;
+        while group_runs(pid) {
+            if Instant::now() >= deadline {
+                return Err(Error::failed(format!("PostgreSQL ({pid}) still runs after SIGKILL")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A killed postmaster's parent is init, and an init that does not reap (some containers'
+        // PID 1) leaves it a zombie: to the next postmaster its process id looks alive, and the
+        // lock file would stop it. Nothing of the server runs any more (above), so it can go.
+        match std::fs::remove_file(&lock) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::failed(format!("cannot remove {}: {error}", lock.display())))
+            }
+            _ => Ok(killed),
+        }
+    }
+
+    /// Starts the server again on the same port and data (after [`Cluster::kill`], with crash
+    /// recovery); returns once it accepts connections.
+    pub fn start_again(&mut self) -> Result<()> {
+        self.pg_ctl_start()?;
+        self.running = true;
+        Ok(())
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path.join("data")
     }
@@ -167,6 +223,41 @@ impl Drop for Cluster {
             eprintln!("xtask: could not stop PostgreSQL in {}", self.dir.path.display());
         }
     }
+}
+
+/// How long the killed server's processes may take to be gone.
+const KILL_LIMIT: Duration = Duration::from_secs(10);
+
+/// Whether the server binaries a private cluster needs (initdb, pg_ctl) are installed.
+pub fn server_binaries_found() -> bool {
+    Binaries::find().is_some()
+}
+
+/// What `/proc/PID/stat` says of a process.
+struct ProcStat {
+    state: char,
+    group: i32,
+}
+
+fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp ...`: comm may hold spaces and parentheses, so from the last `)`.
+    let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let group = fields.nth(1)?.parse().ok()?;
+    Some(ProcStat { state, group })
+}
+
+/// Whether any process of `group` still runs: a zombie does not.
+fn group_runs(group: i32) -> bool {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
+        entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+            .and_then(proc_stat)
+            .is_some_and(|stat| stat.group == group && !matches!(stat.state, 'Z' | 'X'))
+    })
 }
 
 impl Binaries {

@@ -17,12 +17,24 @@ pub fn drop_database(server_url: &str, name: &str) -> Result<()> {
 }
 
 pub fn execute(url: &str, sql: &str) -> Result<()> {
+    run(url, sql, &[]).map(|_| ())
+}
+
+/// The rows `sql` returns, a line each, their columns separated by `|`.
+pub fn query(url: &str, sql: &str) -> Result<Vec<String>> {
+    let stdout = run(url, sql, &["-A", "-t"])?;
+    Ok(stdout.lines().map(str::to_owned).collect())
+}
+
+fn run(url: &str, sql: &str, options: &[&str]) -> Result<String> {
     let psql = find().ok_or_else(|| {
         Error::failed("psql not found: install the PostgreSQL client (e.g. `apt-get install postgresql-client`)")
     })?;
-    let output = process::output(Command::new(psql).args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]))?;
+    let output = process::output(
+        Command::new(psql).args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]).args(options).args(["-d", url, "-c", sql]),
+    )?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(Error::failed(format!("psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr).trim())))
     }

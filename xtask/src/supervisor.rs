@@ -55,7 +55,8 @@ impl Supervisor {
         }
     }
 
-    fn check_all_running(&mut self) -> Result<()> {
+    /// Fails if a service has exited.
+    pub fn check_all_running(&mut self) -> Result<()> {
         for service in &mut self.services {
             if let Some(status) = service.child.try_wait()? {
                 return Err(Error::failed(format!("{} exited ({status})", service.name)));

@@ -7,7 +7,7 @@ use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
 use crate::workspace::{cargo, root};
-use crate::{docker_files, e2e, fuzz, modules, process, schemathesis, tools};
+use crate::{docker_files, e2e, faults, fuzz, modules, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
 /// PyJWT's EdDSA needs it.
@@ -74,6 +74,8 @@ fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
         })?;
     }
 
+    // On a private cluster of its own, whatever the database above: it kills the server.
+    summary.run("faults (PostgreSQL restarted, killed)", faults::run)?;
     summary.run("vectors checked with PyJWT", pyjwt_vectors)?;
     summary.run("docker files (no engine)", docker_files::check)?;
 
