@@ -1,7 +1,7 @@
 //! What the log says while the database is unreachable: the first failure at once, with its
 //! cause, then one summary a window (the count and the window's first cause), never a line a
-//! request. Under load an outage answers thousands of 503s a second; their log must not grow with
-//! them.
+//! request, and a line when the database answers again. Under load an outage answers thousands
+//! of 503s a second; their log must not grow with them.
 
 use std::sync::Mutex;
 
@@ -15,6 +15,8 @@ pub enum Note {
     Began { cause: String },
     /// `count` further failures in the `secs` before now, the first of them for `cause`.
     Continues { count: u64, secs: u64, cause: String },
+    /// The database answers again, after `count` failures over `secs`.
+    Ended { count: u64, secs: u64 },
 }
 
 impl Note {
@@ -26,19 +28,27 @@ impl Note {
             Self::Continues { count, secs, cause } => {
                 tracing::warn!(count, secs, first_cause = %cause, "database unavailable: {count} more answers 503");
             }
+            Self::Ended { count, secs } => {
+                tracing::info!(count, secs, "database available again after {count} answers 503 in {secs} s");
+            }
         }
     }
 }
 
 #[derive(Debug)]
 struct Window {
+    /// When the outage's first failure was logged.
+    began_at: u64,
+    /// Failures since then, the first included.
+    total: u64,
     opened_at: u64,
     count: u64,
     first_cause: Option<String>,
 }
 
 /// Counts the failures of an outage. [`OutageLog::failed`] on each one, [`OutageLog::tick`] every
-/// second or so; each answers the line to log, if any. Times are the injected clock's seconds.
+/// second or so, [`OutageLog::recovered`] when the database answers during an outage; each
+/// answers the line to log, if any. Times are the injected clock's seconds.
 #[derive(Debug, Default)]
 pub struct OutageLog {
     window: Mutex<Option<Window>>,
@@ -51,10 +61,11 @@ impl OutageLog {
         match window.as_mut() {
             None => {
                 let cause = cause();
-                *window = Some(Window { opened_at: now, count: 0, first_cause: None });
+                *window = Some(Window { began_at: now, total: 1, opened_at: now, count: 0, first_cause: None });
                 Some(Note::Began { cause })
             }
             Some(open) => {
+                open.total += 1;
                 open.count += 1;
                 if open.first_cause.is_none() {
                     open.first_cause = Some(cause());
@@ -76,7 +87,7 @@ impl OutageLog {
         match open.first_cause.take() {
             Some(cause) => {
                 let note = Note::Continues { count: open.count, secs, cause };
-                *open = Window { opened_at: now, count: 0, first_cause: None };
+                *open = Window { opened_at: now, count: 0, first_cause: None, ..*open };
                 Some(note)
             }
             None => {
@@ -84,6 +95,21 @@ impl OutageLog {
                 None
             }
         }
+    }
+}
+
+impl OutageLog {
+    /// Whether an outage is being counted: then the database is worth asking whether it is back.
+    pub fn in_outage(&self) -> bool {
+        self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+    }
+
+    /// The database answered at `now`: the outage, if one was being counted, is over (its line),
+    /// and the next failure is news again.
+    pub fn recovered(&self, now: u64) -> Option<Note> {
+        let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let over = window.take()?;
+        Some(Note::Ended { count: over.total, secs: now.saturating_sub(over.began_at) })
     }
 }
 
@@ -116,6 +142,22 @@ mod tests {
         assert_eq!(log.tick(110), None, "no failure after the first: nothing to summarize");
         assert_eq!(log.tick(200), None);
         assert_eq!(log.failed(300, cause), Some(Note::Began { cause: cause() }));
+    }
+
+    #[test]
+    fn the_database_answering_again_ends_the_outage_and_the_next_is_news_at_once() {
+        let log = OutageLog::default();
+        assert_eq!(log.recovered(99), None, "no outage, nothing to end");
+        assert!(log.failed(100, cause).is_some());
+        log.failed(101, cause);
+        log.failed(102, cause);
+        assert!(log.in_outage());
+        assert_eq!(log.recovered(103), Some(Note::Ended { count: 3, secs: 3 }));
+        assert!(!log.in_outage());
+        assert_eq!(
+            log.failed(106, || "terminating connection".to_owned()),
+            Some(Note::Began { cause: "terminating connection".to_owned() })
+        );
     }
 
     #[test]

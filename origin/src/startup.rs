@@ -147,12 +147,19 @@ async fn purge(state: AppState) {
     }
 }
 
-/// Closes the outage log's windows as they end: an outage's summary comes on time even when the
-/// requests stop.
+/// Closes the outage log's windows as they end, so an outage's summary comes on time even when
+/// the requests stop, and during an outage asks the database whether it is back, so its end is
+/// logged and the next outage is news at once.
 async fn summarize_outages(state: AppState) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         every.tick().await;
+        if state.outage.in_outage()
+            && db::ping(&state.pool).await.is_ok()
+            && let Some(note) = state.outage.recovered(state.clock.now())
+        {
+            note.log();
+        }
         if let Some(note) = state.outage.tick(state.clock.now()) {
             note.log();
         }

@@ -106,13 +106,9 @@ def valid(case):
     return meta is None or meta.generation.mode == GenerationMode.POSITIVE
 
 
-# Every other valid case gets real values, the rest keep what was generated. A counter, not
-# `random`: Hypothesis owns the randomness of a run.
+# Every other valid case gets real values (all of them: its id and its body), the rest keep what
+# was generated. A counter, not `random`: Hypothesis owns the randomness of a run.
 _turns = itertools.count()
-
-
-def real_values(case):
-    return valid(case) and next(_turns) % 2 == 0
 
 
 @schemathesis.auth(refresh_interval=None)
@@ -121,6 +117,7 @@ class FreshUser:
         return fresh_admin() if case.operation.path.startswith("/users/admin") else fresh_user()
 
     def set(self, case, user, context):
+        real = valid(case) and next(_turns) % 2 == 0
         case.headers = dict(case.headers or {})
         case.headers["Authorization"] = f"Bearer {user['access']}"
         path = case.operation.path
@@ -128,12 +125,12 @@ class FreshUser:
         if params and "id" in params:
             # The root admin is the one account no case may change: it makes the fresh admins.
             aims_at_root = str(params["id"]) == str(_root.get("id"))
-            if path.startswith("/users/admin/") and (aims_at_root or real_values(case)):
+            if path.startswith("/users/admin/") and (aims_at_root or real):
                 params["id"] = fresh_user()["id"]
-            elif path == "/users/devices/{id}" and user["device_id"] and real_values(case):
+            elif path == "/users/devices/{id}" and user["device_id"] and real:
                 params["id"] = user["device_id"]
         body = case.body
-        if not (isinstance(body, dict) and real_values(case)):
+        if not (isinstance(body, dict) and real):
             return
         if path == "/users" and case.operation.method.upper() == "POST":
             # A name, address and password the policy takes: schema-valid ones are mostly refused.

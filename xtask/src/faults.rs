@@ -392,6 +392,11 @@ fn judge(
              {LOG_BOUND}: its log grows with the requests"
         ));
     }
+    // The restart's outage ended (the origin logs when the database answers again), so the kill's
+    // is news: logged at once, with its own cause.
+    if unavailable_lines == 0 {
+        failures.push(format!("no log line says \"database unavailable\" during the {outage_secs:.1} s outage"));
+    }
     if unavailable_lines > line_bound {
         failures.push(format!(
             "{unavailable_lines} log lines mention \"database unavailable\" during the {outage_secs:.1} s outage, \

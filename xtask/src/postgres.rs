@@ -146,9 +146,10 @@ impl Cluster {
     /// Starts the server again on the same port and data (after [`Cluster::kill`], with crash
     /// recovery); returns once it accepts connections.
     pub fn start_again(&mut self) -> Result<()> {
-        self.pg_ctl_start()?;
+        // Before the start, not after it: a start that times out may still leave a server
+        // running, which the drop must then stop.
         self.running = true;
-        Ok(())
+        self.pg_ctl_start()
     }
 
     fn data(&self) -> PathBuf {

@@ -130,7 +130,10 @@ fn reached_past_401(operations: &[&str], calls: &str) -> Result<String> {
         .copied()
         .filter(|operation| answers.get(operation).is_none_or(|statuses| statuses.iter().all(|s| *s == 401)))
         .collect();
-    if operations.is_empty() || !unreached.is_empty() {
+    if operations.is_empty() {
+        return Err(Error::failed("the hooks listed no operations (SCHEMATHESIS_HOOKS not loaded?)"));
+    }
+    if !unreached.is_empty() {
         return Err(Error::failed(format!("never answered past the 401: {}", unreached.join(", "))));
     }
     let calls: usize = answers.values().map(Vec::len).sum();

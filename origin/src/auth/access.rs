@@ -31,8 +31,15 @@ pub fn verify(state: &AppState, token: &str, kind: TokenKind, now: u64) -> Resul
 /// The checks against the database, given what it holds of the token's user and whether its
 /// session lives (`found`).
 pub fn admit(found: Option<(User, bool)>, verified: &VerifiedToken) -> Result<User, AuthError> {
-    let (user, live) = found.ok_or(AuthError::InvalidToken)?;
-    if user.token_version != verified.subject.ver || !live {
+    match found {
+        Some((user, true)) => admit_in_session(user, verified),
+        _ => Err(AuthError::InvalidToken),
+    }
+}
+
+/// [`admit`] for the user of a session known to live: its version and whether it is active.
+pub fn admit_in_session(user: User, verified: &VerifiedToken) -> Result<User, AuthError> {
+    if user.token_version != verified.subject.ver {
         return Err(AuthError::InvalidToken);
     }
     if !user.active {

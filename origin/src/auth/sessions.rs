@@ -77,15 +77,17 @@ pub async fn rotate(state: &AppState, refresh_token: &str, caller: &Caller) -> R
     let transaction = client.transaction().await.map_err(StoreError::from)?;
     let spent = match access::verify(state, refresh_token, TokenKind::Refresh, now) {
         Ok(verified) => spend(state, &transaction, verified, now).await?,
-        Err(refused) => Err(refused),
+        Err(refused) => Spent::Refused(refused),
     };
     limits::rate_in(state, &transaction, Limit::Refresh, caller.ip, now).await?;
     transaction.commit().await.map_err(StoreError::from)?;
-    let (user, verified, rotation) = spent?;
-    match rotation {
-        Rotation::Issued(ticket) => Ok(SignedIn { user, ticket, device_token: None }),
-        Rotation::Reused => {
-            let presented = verified.generation().unwrap_or_default();
+    drop(client);
+    match spent {
+        Spent::Refused(refused) => Err(refused),
+        Spent::Rotated { user, rotation: Rotation::Issued(ticket), .. } => {
+            Ok(SignedIn { user, ticket, device_token: None })
+        }
+        Spent::Rotated { user, verified, presented, rotation: Rotation::Reused } => {
             tracing::warn!(user_id = user.id.0, sid = %verified.sid, presented, "refresh token reuse: session ended");
             state.metrics.refresh_reuse_detected();
             let event = audit::Event {
@@ -100,29 +102,41 @@ pub async fn rotate(state: &AppState, refresh_token: &str, caller: &Caller) -> R
     }
 }
 
-/// What a verified refresh token does to its session, in `transaction`; refused (the outer
-/// `Err`, for the caller to answer after the count commits) when its user or session says no.
+/// What a refresh token did, decided in the refresh's transaction and answered after its commit.
+#[allow(clippy::large_enum_variant, reason = "one a request, moved once: boxing would buy nothing")]
+enum Spent {
+    /// Refused by the token's, the user's or the session's checks.
+    Refused(AuthError),
+    Rotated {
+        user: User,
+        verified: VerifiedToken,
+        presented: u32,
+        rotation: Rotation,
+    },
+}
+
+/// What a verified refresh token does to its session, in `transaction`.
 async fn spend(
     state: &AppState,
     transaction: &Transaction<'_>,
     verified: VerifiedToken,
     now: u64,
-) -> Result<Result<(User, VerifiedToken, Rotation), AuthError>, StoreError> {
+) -> Result<Spent, StoreError> {
     let Some(presented) = verified.generation() else {
-        return Ok(Err(AuthError::InvalidToken));
+        return Ok(Spent::Refused(AuthError::InvalidToken));
     };
     let Some((user, live)) = sessions::lock_live(transaction, &verified.sid, verified.subject.user_id, now).await?
     else {
-        return Ok(Err(AuthError::InvalidToken));
+        return Ok(Spent::Refused(AuthError::InvalidToken));
     };
-    let user = match access::admit(Some((user, true)), &verified) {
+    let user = match access::admit_in_session(user, &verified) {
         Ok(user) => user,
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Ok(Spent::Refused(refused)),
     };
     let ttl_secs = state.tokens.settings().refresh_ttl_secs;
     let rotation =
         sessions::rotate(transaction, &verified.sid, live, presented, now, state.refresh_grace_secs, ttl_secs).await?;
-    Ok(Ok((user, verified, rotation)))
+    Ok(Spent::Rotated { user, verified, presented, rotation })
 }
 
 /// Logout: ends session `sid` of `user`; its access and refresh tokens stop working.

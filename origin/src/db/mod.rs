@@ -110,6 +110,10 @@ const PURGE_BATCH: i64 = 5_000;
 
 /// Deletes the rows of `table` that match `condition` (over `param`, `$1`), [`PURGE_BATCH`] at a
 /// time, found through the condition's index; how many. Built from constant text only.
+///
+/// Planned afresh each run (never a cached statement): a generic plan cannot know how few rows
+/// `$1` selects and scans the table. Rows a request holds are skipped, left for the next run:
+/// the purge never waits for a request, nor deadlocks with one.
 async fn purge_batches(
     pool: &Pool,
     table: &'static str,
@@ -117,16 +121,14 @@ async fn purge_batches(
     param: i64,
 ) -> Result<u64, StoreError> {
     let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "DELETE FROM {table} WHERE ctid = ANY (ARRAY (
-                SELECT ctid FROM {table} WHERE {condition} LIMIT {PURGE_BATCH}
-             ))"
-        ))
-        .await?;
+    let sql = format!(
+        "DELETE FROM {table} WHERE ctid = ANY (ARRAY (
+            SELECT ctid FROM {table} WHERE {condition} LIMIT {PURGE_BATCH} FOR UPDATE SKIP LOCKED
+         ))"
+    );
     let mut deleted = 0;
     loop {
-        let batch = client.execute(&stmt, &[&param]).await?;
+        let batch = client.execute(sql.as_str(), &[&param]).await?;
         deleted += batch;
         if batch < PURGE_BATCH.unsigned_abs() {
             return Ok(deleted);

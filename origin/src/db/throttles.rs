@@ -46,7 +46,10 @@ pub async fn update_all<R>(
 }
 
 /// [`update_all`] within `transaction`, the caller's: the rows stay locked until it ends, and
-/// nothing is stored unless it commits.
+/// nothing is stored unless it commits. A caller that already holds other rows' locks (a refresh
+/// holds its session's) must never be one that other code locks after counters, or two requests
+/// could wait for each other: today only sessions come first, and nothing locks a session after
+/// a counter.
 pub async fn update_in<R>(
     transaction: &Transaction<'_>,
     keys: &[(&str, &Policy)],

@@ -252,11 +252,11 @@ pub enum PageStart {
 /// `limit` users by id from `start`.
 pub async fn list(pool: &Pool, limit: i64, start: PageStart) -> Result<Vec<User>, StoreError> {
     let client = pool.get().await?;
-    let (condition, value) = match start {
+    let (tail, value) = match start {
         PageStart::Offset(offset) => ("ORDER BY id LIMIT $1 OFFSET $2", offset),
         PageStart::AfterId(id) => ("WHERE id > $2 ORDER BY id LIMIT $1", id),
     };
-    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users {condition}")).await?;
+    let stmt = client.prepare_cached(&format!("SELECT {COLUMNS} FROM users {tail}")).await?;
     client.query(&stmt, &[&limit, &value]).await?.iter().map(User::from_row).collect()
 }
 

@@ -209,6 +209,16 @@ impl QueryParams {
         None
     }
 
+    /// Whether the query names `name`, valid or not.
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(key, _)| key == name)
+    }
+
+    /// Notes a rule between parameters that the query breaks, for [`Self::finish`].
+    pub fn invalid(&mut self, error: FieldError) {
+        self.invalid.push(error);
+    }
+
     /// A 422 for every invalid value read so far.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.invalid.is_empty() { Ok(()) } else { Err(ApiError::from(self.invalid)) }

@@ -125,11 +125,13 @@ async fn list_users(
     let limit = query.int("limit", 1, MAX_PAGE).unwrap_or(DEFAULT_PAGE);
     let offset = query.int("offset", 0, i64::from(i32::MAX));
     let after_id = query.int("after_id", 0, i64::MAX);
+    if query.has("offset") && query.has("after_id") {
+        query.invalid(both_offset_and_after_id());
+    }
     query.finish()?;
     let start = match (offset, after_id) {
         (None, Some(id)) => PageStart::AfterId(id),
-        (offset, None) => PageStart::Offset(offset.unwrap_or(0)),
-        (Some(_), Some(_)) => return Err(ApiError::from(vec![both_offset_and_after_id()])),
+        (offset, _) => PageStart::Offset(offset.unwrap_or(0)),
     };
     let page = admin::users_page(&state, limit, start).await?;
     Ok(Json(page.iter().map(|u| u.to_out()).collect()))

@@ -132,3 +132,24 @@ async fn sign_ups_and_refreshes_are_rate_limited_per_address() {
     app.clock.advance(50);
     assert_eq!(refresh().await.status(), StatusCode::UNAUTHORIZED, "a new window; the token itself is spent by now");
 }
+
+#[tokio::test]
+async fn a_refresh_held_back_by_the_limit_changes_nothing() {
+    let app = spawn_app_with(&[("REFRESH_MAX_PER_IP", "1"), ("REFRESH_WINDOW_SECS", "60")]).await;
+    app.sign_up("a").await;
+    let first = app.tokens("a", PASSWORD).await;
+    let app = &app;
+    let spend = |token: &str| {
+        let body = json!({"refresh_token": token});
+        async move { app.post_json("/auth/refresh", &body).await }
+    };
+    let response = spend(&first.refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let second: serde_json::Value = response.json().await.unwrap();
+    let second = second["refresh_token"].as_str().unwrap().to_owned();
+    // Held back: had this rotated the session, the same token would be reuse a window later, and
+    // the spent first token (well past the grace window then) would still be reuse either way.
+    assert_eq!(spend(&second).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(60);
+    assert_eq!(spend(&second).await.status(), StatusCode::OK, "the held-back token still rotates");
+}
