@@ -33,11 +33,12 @@
 #                   round (A, B, baseline, A, B, baseline...), with B's ratios to A: so a change is
 #                   judged against its parent in one run (COMPARE=HEAD~1), not against a figure from
 #                   another hour of a shared machine. A ref is built once per commit with `cargo
-#                   build --release -p origin` from `git archive` of it, in the cache directory
-#                   target/bench-compare/<commit>/ (source and binary), sharing target/'s compiled
-#                   dependencies (the workspace's own crates compile again: 1-2 minutes here; a ref
-#                   whose Cargo.lock differs also compiles what changed); target/release/origin is
-#                   put back as it was. A path to an executable is served as it is.
+#                   build --release -p origin` from `git archive` of it (files dated now), in the
+#                   cache directory target/bench-compare/<commit>/ (source and binary), on a copy of
+#                   target/release, so its compiled dependencies are reused (the workspace's own
+#                   crates compile again: 1-2 minutes here; a ref whose Cargo.lock differs also
+#                   compiles what changed) and target/ is left as it was; the copy is removed. A
+#                   path to an executable is served as it is.
 #   ROUNDS [1; 3 with COMPARE]  measured runs per service and endpoint, interleaved; the table
 #                   shows each row's median, and B/A is the median of the rounds' own ratios
 #   SKIP_BASELINE=1 leave the FastAPI baseline out (its rows and targets)
@@ -139,17 +140,19 @@ if [ -n "${COMPARE:-}" ]; then
     if [ ! -x "$ORIGIN_B_BIN" ]; then
       say "building origin B ($COMPARE_LABEL) in $cache (once per commit)"
       started=$SECONDS
-      rm -rf "$cache/src"
-      mkdir -p "$cache/src"
-      git -C "$ROOT" archive "$commit" | tar -x -C "$cache/src"
-      # The same target directory, so the dependencies compiled for this tree are reused; its
-      # release/origin is this tree's binary, put back afterwards (the build overwrites it).
-      saved=""
-      if [ -f "$ORIGIN_BIN" ]; then saved="$WORK/origin-a"; cp -p "$ORIGIN_BIN" "$saved"; fi
-      (cd "$cache/src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p origin) \
+      rm -rf "$cache/src" "$cache/target"
+      mkdir -p "$cache/src" "$cache/target"
+      # -m: the files dated now, not at the commit. Dated at the commit, they are older than this
+      # tree's artefacts, and cargo, finding the same crates fresh, handed back this tree's binary.
+      git -C "$ROOT" archive "$commit" | tar -x -m -C "$cache/src"
+      # A copy of this tree's release artefacts, so the dependencies are reused (only the
+      # workspace's crates compile) and target/release, whose workspace crates are this tree's,
+      # is left alone; the copy goes once the binary is out.
+      [ ! -d "$TARGET_DIR/release" ] || cp -a "$TARGET_DIR/release" "$cache/target/"
+      (cd "$cache/src" && CARGO_TARGET_DIR="$cache/target" cargo build --release -q -p origin) \
         >"$WORK/build-b.txt" 2>&1 || { cat "$WORK/build-b.txt" >&2; die "origin B ($COMPARE_LABEL) does not build"; }
-      cp -p "$ORIGIN_BIN" "$ORIGIN_B_BIN.tmp"
-      if [ -n "$saved" ]; then cp -p "$saved" "$ORIGIN_BIN"; else rm -f "$ORIGIN_BIN"; fi
+      cp -p "$cache/target/release/origin" "$ORIGIN_B_BIN.tmp"
+      rm -rf "$cache/target"
       mv "$ORIGIN_B_BIN.tmp" "$ORIGIN_B_BIN"
       say "origin B built in $((SECONDS - started)) s"
     fi
