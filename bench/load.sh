@@ -6,11 +6,15 @@
 #   bench/load.sh                  # about 4 minutes: build, one hash timed, 12 wrk runs, a table
 #   bench/load.sh COMPARE=HEAD~1   # this tree against its parent, 3 rounds: about 10 minutes
 #   bench/load.sh CALLGRIND=1      # instructions per GET /users, no wrk and no baseline (2 minutes)
+#   bench/load.sh SEED_USERS=1000000  # a million more users (seconds), plus the admin list's pages
 #
 # It starts both services itself on fresh databases of the local PostgreSQL, signs a user up on
 # each, logs in for a token, runs wrk (a warm-up, then a measured run, per service and
 # endpoint), stops everything it started, drops its databases and prints requests/s, p99 and
-# the ratios. A run with any non-2xx answer or socket error is reported as invalid.
+# the ratios. A run with any non-2xx answer or socket error is reported as invalid. Each origin's
+# refresh row also counts its database's commits per refresh (pg_stat_database.xact_commit across
+# the measured run, read after 12 s of quiet each side: an idle backend flushes its counts up to
+# 10 s late; every transaction of that database counts, autovacuum's too).
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]  WARMUP [3s]  THREADS [2]       wrk: each measured run, its warm-up, threads
@@ -33,14 +37,19 @@
 #                   round (A, B, baseline, A, B, baseline...), with B's ratios to A: so a change is
 #                   judged against its parent in one run (COMPARE=HEAD~1), not against a figure from
 #                   another hour of a shared machine. A ref is built once per commit with `cargo
-#                   build --release -p origin` from `git archive` of it, in the cache directory
-#                   target/bench-compare/<commit>/ (source and binary), sharing target/'s compiled
-#                   dependencies (the workspace's own crates compile again: 1-2 minutes here; a ref
-#                   whose Cargo.lock differs also compiles what changed); target/release/origin is
-#                   put back as it was. A path to an executable is served as it is.
+#                   build --release -p origin` from `git archive` of it (files dated now), in the
+#                   cache directory target/bench-compare/<commit>/ (source and binary), on a copy of
+#                   target/release, so its compiled dependencies are reused (the workspace's own
+#                   crates compile again: 1-2 minutes here; a ref whose Cargo.lock differs also
+#                   compiles what changed) and target/ is left as it was; the copy is removed. A
+#                   path to an executable is served as it is.
 #   ROUNDS [1; 3 with COMPARE]  measured runs per service and endpoint, interleaved; the table
 #                   shows each row's median, and B/A is the median of the rounds' own ratios
 #   SKIP_BASELINE=1 leave the FastAPI baseline out (its rows and targets)
+#   SEED_USERS=<n>  n more users in each origin's database (not the baseline's), inserted with SQL
+#                   after the sign-up, all with the bench user's stored hash, then VACUUM ANALYZE; and
+#                   three rows, origin A, one connection and thread: GET /users/admin?limit=100 (an
+#                   admin created with `origin create-admin`), its last page by after_id and by offset
 #   CALLGRIND=1     instead of the wrk runs: the instructions the origin (and origin B) executes
 #                   per GET /users, under valgrind --tool=callgrind (PostgreSQL, another process,
 #                   is not counted): CG_WARMUP [200] requests, then CG_WINDOWS [3] windows of
@@ -74,13 +83,18 @@ CALLGRIND="${CALLGRIND:-0}"
 SKIP_BASELINE="${SKIP_BASELINE:-0}"
 [ "$CALLGRIND" != 1 ] || SKIP_BASELINE=1
 ROUNDS="${ROUNDS:-$([ -n "${COMPARE:-}" ] && echo 3 || echo 1)}"
+SEED_USERS="${SEED_USERS:-0}"
 BASELINE_DB=bench_baseline
 USERNAME=bench_user
 PASSWORD="velvet-otter-signs-14"
 EMAIL="bench.user@mailbox.org"
+ADMIN_USERNAME=bench_admin
+ADMIN_EMAIL="bench.admin@mailbox.org"
+PAGE=100 # users per page of the admin list's rows
 
 say() { printf 'load.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+[[ "$SEED_USERS" =~ ^[0-9]+$ ]] || die "SEED_USERS=$SEED_USERS is not a number of users"
 
 for tool in wrk curl jq psql cargo awk; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH (wrk: apt-get install -y wrk)"
@@ -139,17 +153,19 @@ if [ -n "${COMPARE:-}" ]; then
     if [ ! -x "$ORIGIN_B_BIN" ]; then
       say "building origin B ($COMPARE_LABEL) in $cache (once per commit)"
       started=$SECONDS
-      rm -rf "$cache/src"
-      mkdir -p "$cache/src"
-      git -C "$ROOT" archive "$commit" | tar -x -C "$cache/src"
-      # The same target directory, so the dependencies compiled for this tree are reused; its
-      # release/origin is this tree's binary, put back afterwards (the build overwrites it).
-      saved=""
-      if [ -f "$ORIGIN_BIN" ]; then saved="$WORK/origin-a"; cp -p "$ORIGIN_BIN" "$saved"; fi
-      (cd "$cache/src" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p origin) \
+      rm -rf "$cache/src" "$cache/target"
+      mkdir -p "$cache/src" "$cache/target"
+      # -m: the files dated now, not at the commit. Dated at the commit, they are older than this
+      # tree's artefacts, and cargo, finding the same crates fresh, handed back this tree's binary.
+      git -C "$ROOT" archive "$commit" | tar -x -m -C "$cache/src"
+      # A copy of this tree's release artefacts, so the dependencies are reused (only the
+      # workspace's crates compile) and target/release, whose workspace crates are this tree's,
+      # is left alone; the copy goes once the binary is out.
+      [ ! -d "$TARGET_DIR/release" ] || cp -a "$TARGET_DIR/release" "$cache/target/"
+      (cd "$cache/src" && CARGO_TARGET_DIR="$cache/target" cargo build --release -q -p origin) \
         >"$WORK/build-b.txt" 2>&1 || { cat "$WORK/build-b.txt" >&2; die "origin B ($COMPARE_LABEL) does not build"; }
-      cp -p "$ORIGIN_BIN" "$ORIGIN_B_BIN.tmp"
-      if [ -n "$saved" ]; then cp -p "$saved" "$ORIGIN_BIN"; else rm -f "$ORIGIN_BIN"; fi
+      cp -p "$cache/target/release/origin" "$ORIGIN_B_BIN.tmp"
+      rm -rf "$cache/target"
       mv "$ORIGIN_B_BIN.tmp" "$ORIGIN_B_BIN"
       say "origin B built in $((SECONDS - started)) s"
     fi
@@ -282,6 +298,44 @@ for service in "${SERVICES[@]}"; do
   curl -fsS -o /dev/null -H "Authorization: Bearer ${TOKEN[$name]}" "http://127.0.0.1:$port/users" \
     || die "GET /users with a fresh token failed on :$port"
 done
+declare -A DB_OF=([origin]="$ORIGIN_DB" [origin_b]="$ORIGIN_B_DB")
+
+# --- SEED_USERS: more users, straight into each origin's database; an admin's token -------------
+# One PBKDF2 hash, the bench user's own, shared by every row: a million rows in seconds, not the
+# hours a million hashes would take. VACUUM leaves no hint bits for the measured runs to set.
+ADMIN_TOKEN=""
+if [ "$SEED_USERS" != 0 ]; then
+  for service in "${SERVICES[@]}"; do
+    IFS='|' read -r name _ _ <<<"$service"
+    [ -n "${DB_OF[$name]:-}" ] || continue
+    started=$SECONDS
+    psql "$PG/${DB_OF[$name]}" -v ON_ERROR_STOP=1 -qc "INSERT INTO users (username, password, email, first_name, last_name)
+        SELECT 'seed_' || g, u.password, 'seed_' || g || '@mailbox.org', 'Seed', 'User'
+        FROM (SELECT password FROM users WHERE username = '$USERNAME') u, generate_series(1, $SEED_USERS) g" \
+      -c "VACUUM ANALYZE users" >/dev/null || die "seeding ${DB_OF[$name]} failed"
+    say "$name: $SEED_USERS users seeded, vacuumed and analysed in $((SECONDS - started)) s"
+  done
+  (
+    cd "$WORK/origin-cwd"
+    DATABASE_URL="$PG/$ORIGIN_DB" JWT_SECRET="$SECRET" PBKDF2_ITERATIONS="$ITERATIONS" RUST_LOG=warn \
+      ORIGIN_ADMIN_PASSWORD="$PASSWORD" "$ORIGIN_BIN" create-admin --username "$ADMIN_USERNAME" --email "$ADMIN_EMAIL"
+  ) >"$WORK/create-admin.txt" 2>&1 || die "origin create-admin failed: $(cat "$WORK/create-admin.txt")"
+  ADMIN_TOKEN="$(curl -fsS -H 'Content-Type: application/json' \
+    -d "$(jq -cn --arg u "$ADMIN_USERNAME" --arg p "$PASSWORD" '{username: $u, password: $p}')" \
+    "http://127.0.0.1:$ORIGIN_PORT/auth/login" | jq -er .access_token)" || die "the admin's login failed"
+  # The last page, both ways: after the id 100 below the largest, and past all but 100 users.
+  read -r USER_COUNT LAST_AFTER LAST_OFFSET <<<"$(psql "$PG/$ORIGIN_DB" -Atq -F' ' \
+    -c "SELECT count(*), max(id) - $PAGE, count(*) - $PAGE FROM users")"
+  declare -A ADMIN_PATH=([admin_first]="/users/admin?limit=$PAGE"
+    [admin_after]="/users/admin?limit=$PAGE&after_id=$LAST_AFTER"
+    [admin_offset]="/users/admin?limit=$PAGE&offset=$LAST_OFFSET")
+  page_ids() { # $1 path: the ids of that page, as JSON
+    curl -fsS -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$ORIGIN_PORT$1" | jq -c '[.[].id]'
+  }
+  [ "$(page_ids "${ADMIN_PATH[admin_first]}" | jq length)" = "$PAGE" ] || die "the admin list's first page is short"
+  [ "$(page_ids "${ADMIN_PATH[admin_after]}")" = "$(page_ids "${ADMIN_PATH[admin_offset]}")" ] \
+    || die "the last page by after_id and by offset differ"
+fi
 TREE="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- origin shared/src \
   shared/Cargo.toml migrations Cargo.lock || echo ' + uncommitted changes to the code measured')"
 
@@ -330,12 +384,24 @@ run() { # $1 service, $2 endpoint, $3 round, $4 port, $5 script, $6 connections,
   local -a args=(-t "${8:-$THREADS}" -c "$6" --timeout 10s --latency -s "$BENCH/$5" "$url")
   BENCH_REFRESH_TOKENS="${REFRESH_WARMUP:-}" BENCH_TOKEN="$7" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
     wrk -d "$WARMUP" "${args[@]}" >"$WORK/$key-warmup.txt" 2>&1 || die "wrk failed: $(cat "$WORK/$key-warmup.txt")"
+  # An origin's refresh row: its database's commits across the measured run. A backend that
+  # committed within the last second flushes its counts when next idle for 10 s, hence the waits.
+  local db="" c0="" c1=""
+  if [ "$2" = refresh ] && [ -n "${DB_OF[$1]:-}" ]; then
+    db="${DB_OF[$1]}"
+    sleep 12
+    c0="$(xact_commits "$db")"
+  fi
   local p0 m0 p1 m1
   p0="$(proc_ticks)"; m0="$(machine_ticks)"
   local TIMEFORMAT='%U %S' # wrk's own CPU time, from bash's `time`
   { time BENCH_REFRESH_TOKENS="${REFRESH_TOKENS:-}" BENCH_TOKEN="$7" BENCH_USERNAME="$USERNAME" BENCH_PASSWORD="$PASSWORD" \
     wrk -d "$DURATION" "${args[@]}" >"$out" 2>&1; } 2>"$WORK/$key-wrk-cpu.txt" || die "wrk failed: $(cat "$out")"
   p1="$(proc_ticks)"; m1="$(machine_ticks)"
+  if [ -n "$db" ]; then
+    sleep 12
+    c1="$(xact_commits "$db")"
+  fi
   local line
   line="$(grep '^RESULT ' "$out")" || die "no RESULT line from wrk: $(cat "$out")"
   field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
@@ -366,10 +432,16 @@ run() { # $1 service, $2 endpoint, $3 round, $4 port, $5 script, $6 connections,
   # CPU µs of the service per request, from its own ticks (not rounded cores)
   local us
   us="$(awk -v t="$svc" -v hz="$CLK_TCK" -v n="$(field requests)" 'BEGIN { printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0) }')"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(field rps)" "$(field p99_ms)" \
-    "$cpu_svc" "$cpu_pg" "$cpu_wrk" "$cpu_other" "$us" "$valid" >>"$RESULTS"
-  say "$(printf '%-18s %9s req/s  p99 %9s ms  %7s µs/req  cpu: service %s, postgres %s, wrk %s, other %s cores' \
-    "$key" "$(field rps)" "$(field p99_ms)" "$us" "$cpu_svc" "$cpu_pg" "$cpu_wrk" "$cpu_other")"
+  local commits=-
+  [ -z "$db" ] || commits="$(awk -v c=$(( c1 - c0 )) -v n="$(field requests)" 'BEGIN { printf "%.3f", (n > 0 ? c / n : 0) }')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(field rps)" "$(field p99_ms)" \
+    "$cpu_svc" "$cpu_pg" "$cpu_wrk" "$cpu_other" "$us" "$valid" "$commits" >>"$RESULTS"
+  say "$(printf '%-18s %9s req/s  p99 %9s ms  %7s µs/req  cpu: service %s, postgres %s, wrk %s, other %s cores%s' \
+    "$key" "$(field rps)" "$(field p99_ms)" "$us" "$cpu_svc" "$cpu_pg" "$cpu_wrk" "$cpu_other" \
+    "$([ -z "$db" ] || echo ", $((c1 - c0)) commits / $(field requests) requests = $commits")")"
+}
+xact_commits() { # $1 database: its transactions committed so far, as the statistics have them
+  psql "$PG/postgres" -Atqc "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'"
 }
 rounds_of() { # $1 endpoint: ROUNDS rounds, each running every service in turn
   local round service name port warm tokens
@@ -387,6 +459,14 @@ rounds_of() { # $1 endpoint: ROUNDS rounds, each running every service in turn
             run "$name" refresh "$round" "$port" refresh.lua "$REFRESH_SESSIONS" "" "$REFRESH_SESSIONS" ;;
         login) run "$name" login "$round" "$port" login.lua "$LOGIN_CONNECTIONS" "" ;;
       esac
+    done
+  done
+}
+admin_rounds() { # SEED_USERS: the admin list's three pages on origin A, interleaved round by round
+  local round page
+  for round in $(seq 1 "$ROUNDS"); do
+    for page in admin_first admin_after admin_offset; do
+      BENCH_PATH="${ADMIN_PATH[$page]}" run origin "$page" "$round" "$ORIGIN_PORT" admin_users.lua 1 "$ADMIN_TOKEN" 1
     done
   done
 }
@@ -410,6 +490,11 @@ else
 fi
 say "POST /auth/login: $LOGIN_CONNECTIONS connections, $THREADS threads, $WARMUP warm-up + $DURATION"
 rounds_of login
+if [ "$SEED_USERS" != 0 ]; then
+  say "GET /users/admin?limit=$PAGE at $USER_COUNT users: first page, last by after_id=$LAST_AFTER and by" \
+    "offset=$LAST_OFFSET; 1 connection, 1 thread, $WARMUP warm-up + $DURATION"
+  admin_rounds
+fi
 
 kill "$SAMPLER" 2>/dev/null || true
 SAMPLER=""
@@ -423,12 +508,13 @@ import statistics, sys
 med = statistics.median
 runs, order = {}, []
 for line in open(sys.argv[1]):
-    service, endpoint, rnd, rps, p99, svc, pg, wrk, other, us, valid = line.rstrip("\n").split("\t")
+    service, endpoint, rnd, rps, p99, svc, pg, wrk, other, us, valid, commits = line.rstrip("\n").split("\t")
     key = (service, endpoint)
     if key not in runs:
         order.append(key)
     runs.setdefault(key, {})[rnd] = dict(rps=float(rps), p99=float(p99), svc=float(svc), pg=float(pg),
-                                         wrk=float(wrk), other=float(other), us=float(us), valid=valid)
+                                         wrk=float(wrk), other=float(other), us=float(us), valid=valid,
+                                         commits=None if commits == "-" else float(commits))
 m = {}
 with open(sys.argv[2], "w") as out:
     for key in order:
@@ -436,12 +522,16 @@ with open(sys.argv[2], "w") as out:
         m[key] = {f: med(r[f] for r in rounds) for f in ("rps", "p99", "svc", "pg", "wrk", "other", "us")}
         bad = sorted({r["valid"] for r in rounds} - {"yes"})
         m[key]["valid"] = "yes" if not bad else bad[0]
-        print(key[0], key[1], *(m[key][f] for f in ("rps", "p99", "svc", "us")), m[key]["valid"], sep="\t", file=out)
-labels = {"get": "GET /users", "refresh": "POST /auth/refresh", "login": "POST /auth/login"}
+        commits = [r["commits"] for r in rounds if r["commits"] is not None]
+        m[key]["commits"] = med(commits) if commits else None
+        print(key[0], key[1], *(m[key][f] for f in ("rps", "p99", "svc", "us")), m[key]["valid"],
+              "-" if m[key]["commits"] is None else f"{m[key]['commits']:.3f}", sep="\t", file=out)
+labels = {"get": "GET /users", "refresh": "POST /auth/refresh", "login": "POST /auth/login",
+          "admin_first": "admin list, first", "admin_after": "last by after_id", "admin_offset": "last by offset"}
 n_rounds = max(len(r) for r in runs.values())
 print(f"{'endpoint':<19}{'service':<10}{'req/s':>10}{'p99 ms':>10}{'valid':>7}  {'cpu cores: svc/pg/wrk/other':<29}"
       f"{'svc µs/req':>11}  ratios")
-for endpoint in ("get", "refresh", "login"):
+for endpoint in ("get", "refresh", "login", "admin_first", "admin_after", "admin_offset"):
     for service in ("origin", "origin_b", "baseline"):
         key = (service, endpoint)
         if key not in m:
@@ -459,15 +549,26 @@ for endpoint in ("get", "refresh", "login"):
                      f"µs/req x{med(paired['us']):.3f}")
             if n_rounds > 1:
                 extra += f" (req/s by round: {' '.join(f'{x:.3f}' for x in paired['rps'])})"
+        if endpoint.startswith("admin_"):
+            # one connection: a request's time is 1 / requests/s; each round's ratio to its first page
+            first = runs[("origin", "admin_first")]
+            times = [first[k]["rps"] / runs[key][k]["rps"] for k in runs[key] if k in first and runs[key][k]["rps"] > 0]
+            extra = f"{1000 / r['rps']:.2f} ms a request, x{med(times):.2f} the first page's"
+            if endpoint == "admin_after":
+                with open(sys.argv[2] + ".deep", "w") as deep:
+                    print(f"{med(times):.2f}", file=deep)
+        if r["commits"] is not None:
+            extra = f"commits/refresh {r['commits']:.3f}" + (", " if extra else "") + extra
         cpu = f"{r['svc']:.2f}/{r['pg']:.2f}/{r['wrk']:.2f}/{r['other']:.2f}"
         print(f"{labels[endpoint]:<19}{service:<10}{r['rps']:>10.1f}{r['p99']:>10.2f}{'yes' if r['valid'] == 'yes' else 'NO':>7}  {cpu:<29}"
               f"{r['us']:>11.1f}  {extra}")
 EOF
-declare -A RPS CPU_SVC VALID
-while IFS=$'\t' read -r service endpoint rps _p99 svc _us valid; do
+declare -A RPS CPU_SVC VALID COMMITS
+while IFS=$'\t' read -r service endpoint rps _p99 svc _us valid commits; do
   RPS[${service}_$endpoint]="$rps"
   CPU_SVC[${service}_$endpoint]="$svc"
   VALID[${service}_$endpoint]="$valid"
+  COMMITS[${service}_$endpoint]="$commits"
 done <"$MEDIANS"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -499,6 +600,13 @@ else
 fi
 echo "Target logins/s >= 85% of the cores' bound: ${RPS[origin_login]} / $BOUND = $LOGIN_SHARE%," \
   "$(verdict "$LOGIN_SHARE" 85)"
+echo "Commits per refresh (the database's xact_commit across the measured run / wrk's requests, median):" \
+  "origin ${COMMITS[origin_refresh]}$([ -z "$ORIGIN_B_BIN" ] || echo ", origin B ${COMMITS[origin_b_refresh]}")"
+if [ "$SEED_USERS" != 0 ]; then
+  DEEP="$(cat "$MEDIANS.deep")" # the median of the rounds' own ratios, as in its row
+  echo "Users: $USER_COUNT (SEED_USERS=$SEED_USERS). Target last page by after_id within 2x the first page's time:" \
+    "x$DEEP, $(awk -v r="$DEEP" 'BEGIN { print (r <= 2 ? "met" : "MISSED") }')"
+fi
 for key in "${!VALID[@]}"; do
   [ "${VALID[$key]}" = yes ] || echo "INVALID run $key: ${VALID[$key]}"
 done
