@@ -74,7 +74,7 @@ NOTHING="$(sql -c "SELECT floor(extract(epoch FROM min(at))) - 86400 FROM audit_
 ONE_BATCH="$(sql -c "SELECT floor(extract(epoch FROM at)) FROM audit_events ORDER BY at OFFSET $BATCH LIMIT 1")"
 CONDITION="at < to_timestamp(\$1::bigint) AT TIME ZONE 'utc'"
 BATCHED="DELETE FROM audit_events WHERE ctid = ANY (ARRAY (
-    SELECT ctid FROM audit_events WHERE $CONDITION LIMIT $BATCH
+    SELECT ctid FROM audit_events WHERE $CONDITION LIMIT $BATCH FOR UPDATE SKIP LOCKED
  ))"
 OLD="DELETE FROM audit_events WHERE $CONDITION"
 SIZE="$(sql -c "SELECT pg_size_pretty(pg_table_size('audit_events')) || ' table, '
