@@ -24,7 +24,8 @@
 #                   wait its 30 s timeout; at 16 it stays healthy, and the origin is as fast
 #                   at 16 as at 64 here)
 #   PBKDF2_ITERATIONS [600000]                      both services (the baseline's default)
-#   PG [postgres://postgres@127.0.0.1:5432]         server for the databases bench_origin, bench_baseline
+#   PG [postgres://postgres@127.0.0.1:5432]         server for the databases bench_origin_<ORIGIN_PORT>,
+#                   bench_baseline_<BASELINE_PORT> (two runs on other ports do not collide)
 #   BASELINE [/work/shared/baseline/run_fastapi_seed.sh]  BASELINE_WORKERS [2]
 #   ORIGIN_PORT [18000]  BASELINE_PORT [18080]
 #   SKIP_BUILD=1    use target/release/origin as it is
@@ -33,7 +34,7 @@
 #                   idle then)
 #   KEEP_LOGS=1     keep the services' logs and wrk's full output (the path is printed)
 #   COMPARE=<git ref or origin binary>   a second origin, "origin B", served beside this tree's on its
-#                   own database (bench_origin_b) and port (ORIGIN_PORT+1), rows interleaved round by
+#                   own database (bench_origin_b_<ORIGIN_PORT>) and port (ORIGIN_PORT+1), rows interleaved round by
 #                   round (A, B, baseline, A, B, baseline...), with B's ratios to A: so a change is
 #                   judged against its parent in one run (COMPARE=HEAD~1), not against a figure from
 #                   another hour of a shared machine. A ref is built once per commit with `cargo
@@ -77,14 +78,15 @@ BASELINE_WORKERS="${BASELINE_WORKERS:-2}"
 ORIGIN_PORT="${ORIGIN_PORT:-18000}"
 BASELINE_PORT="${BASELINE_PORT:-18080}"
 ORIGIN_B_PORT=$((ORIGIN_PORT + 1))
-ORIGIN_DB=bench_origin
-ORIGIN_B_DB=bench_origin_b
+# Named by port, so two runs on other ports never share (and drop) each other's databases.
+ORIGIN_DB="bench_origin_$ORIGIN_PORT"
+ORIGIN_B_DB="bench_origin_b_$ORIGIN_PORT"
 CALLGRIND="${CALLGRIND:-0}"
 SKIP_BASELINE="${SKIP_BASELINE:-0}"
 [ "$CALLGRIND" != 1 ] || SKIP_BASELINE=1
 ROUNDS="${ROUNDS:-$([ -n "${COMPARE:-}" ] && echo 3 || echo 1)}"
 SEED_USERS="${SEED_USERS:-0}"
-BASELINE_DB=bench_baseline
+BASELINE_DB="bench_baseline_$BASELINE_PORT"
 USERNAME=bench_user
 PASSWORD="velvet-otter-signs-14"
 EMAIL="bench.user@mailbox.org"
