@@ -33,8 +33,8 @@ impl IntoResponse for ApiError {
         let refusal = match self {
             Self::Refused(refusal) => refusal,
             Self::Unavailable(cause) => {
-                // Logged by `outage::summarize`, which sees every request: once an outage, not once
-                // an answer.
+                // Logged by the trace layer (`http::router`) through the outage log: once an
+                // outage, not once an answer.
                 let mut response = render(Refusal::DatabaseUnavailable.to_response());
                 response.extensions_mut().insert(Unavailable(Arc::from(cause)));
                 return response;
@@ -48,7 +48,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Why an answer is a 503, for the log: carried on the response to the layer that logs outages.
+/// Why an answer is a 503, for the log: carried on the response to the trace layer, which hands
+/// it to the outage log.
 #[derive(Debug, Clone)]
 pub struct Unavailable(pub Arc<dyn Error + Send + Sync>);
 

@@ -11,7 +11,6 @@ mod health;
 pub mod internal;
 mod keys;
 pub mod metrics;
-mod outage;
 mod responses;
 mod sessions;
 mod users;
@@ -32,12 +31,14 @@ pub use docs::ApiDoc;
 use error::{ApiError, Unavailable};
 
 use crate::state::AppState;
+use crate::telemetry::Chain;
 
 use shared::api::MAX_BODY_BYTES;
 use shared::contract::http_header::REQUEST_ID;
 use shared::refusal::Refusal;
 
 pub fn router(state: AppState) -> Router {
+    let (outage, clock) = (state.outage.clone(), state.clock.clone());
     Router::new()
         .merge(health::router())
         .merge(auth::router())
@@ -51,7 +52,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::Refused(Refusal::MethodNotAllowed) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), outage::summarize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(Box::new(Panicked)).into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -62,11 +62,17 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
                 })
                 // One line per request at info, with its id: what reached the origin is in its log;
-                // but a 503 for the database's absence counts in the outage's summary instead, and
-                // a failure is logged with its cause where it becomes an answer (`error`).
-                .on_response(|response: &Response, latency: Duration, span: &Span| {
-                    if response.extensions().get::<Unavailable>().is_none() {
-                        DefaultOnResponse::new().level(Level::INFO).on_response(response, latency, span);
+                // but a 503 for the database's absence counts in the outage's log instead (a line
+                // at its start, a summary a window), and a failure is logged with its cause where
+                // it becomes an answer (`error`).
+                .on_response(move |response: &Response, latency: Duration, span: &Span| {
+                    match response.extensions().get::<Unavailable>() {
+                        None => DefaultOnResponse::new().level(Level::INFO).on_response(response, latency, span),
+                        Some(Unavailable(cause)) => {
+                            if let Some(note) = outage.failed(clock.now(), || Chain(&**cause).to_string()) {
+                                note.log();
+                            }
+                        }
                     }
                 })
                 .on_failure(()),
