@@ -40,7 +40,7 @@ fn ticket(sid: &str, issued_at: u64) -> Ticket {
 }
 
 fn token(role: Role, kind: TokenKind) -> String {
-    let subject = Subject { user_id: UserId(7), username: "user".into(), role, ver: 3 };
+    let subject = Subject { user_id: UserId(7), username: "user".into(), role, ver: 3, email_verified: false };
     tokens(SECRET).issue(&subject, kind, &ticket("session-1", NOW))
 }
 
@@ -77,14 +77,14 @@ async fn forged_expired_and_wrong_kind_tokens_are_refused_without_reaching_the_o
     let valid = token(Role::User, TokenKind::Access);
     let payload = valid.split('.').nth(1).unwrap();
     let expired = tokens(SECRET).issue(
-        &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0 },
+        &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0, email_verified: false },
         TokenKind::Access,
         &ticket("s", NOW - 10_000),
     );
     for bad in [
         format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."),
         tokens("another-secret-entirely-0123456789abcdef").issue(
-            &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0 },
+            &Subject { user_id: UserId(7), username: "user".into(), role: Role::User, ver: 0, email_verified: false },
             TokenKind::Access,
             &ticket("s", NOW),
         ),

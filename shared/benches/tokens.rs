@@ -95,7 +95,13 @@ fn fixture() -> Fixture {
     let kid = keyring.signing_kid().to_owned();
     let settings = TokenSettings::default();
     let service = TokenService::new(keyring, settings.clone()).expect("the default settings are valid");
-    let subject = Subject { user_id: UserId(4242), username: "velvet_otter".into(), role: Role::User, ver: 3 };
+    let subject = Subject {
+        user_id: UserId(4242),
+        username: "velvet_otter".into(),
+        role: Role::User,
+        ver: 3,
+        email_verified: true,
+    };
     let sid = TokenService::random_id();
     // jsonwebtoken reads the system clock, so the tokens are issued now.
     let now = now();

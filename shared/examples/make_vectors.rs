@@ -45,7 +45,13 @@ fn main() {
     let settings = TokenSettings::default();
     let service = TokenService::new(keys, settings.clone()).expect("the default settings are valid");
 
-    let subject = Subject { user_id: UserId(7), username: "shared-user".into(), role: Role::Admin, ver: 2 };
+    let subject = Subject {
+        user_id: UserId(7),
+        username: "shared-user".into(),
+        role: Role::Admin,
+        ver: 2,
+        email_verified: false,
+    };
     let ticket = Ticket { sid: SID.into(), generation: 0, issued_at: NOW };
     let pair = service.issue_pair(&subject, &ticket);
     let eddsa_keys = Keyring::single(Algorithm::EdDsa, EDDSA_SEED).expect("the RFC 8032 seed is a valid seed");

@@ -48,7 +48,7 @@ impl LoginRequest {
         let password = collect(&mut errors, "password", Password::candidate(&self.password));
         match (username, password) {
             (Some(username), Some(password)) if errors.is_empty() => {
-                let device = self.device_token.as_deref().and_then(crate::device::digest);
+                let device = self.device_token.as_deref().and_then(crate::secret::digest);
                 Ok(Credentials { username, password, device })
             }
             _ => Err(errors),
@@ -120,6 +120,67 @@ pub struct UserOut {
     pub create_date: String,
     #[cfg_attr(feature = "openapi", schema(example = "2023-11-17T13:23:45.737500"))]
     pub update_date: String,
+    /// Whether the user confirmed `email` through a mailed link (seed clients ignore it).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// An address change waiting for the new address to confirm; `email` stays until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
+    pub pending_email: Option<String>,
+}
+
+/// `POST /auth/forgot-password` and `POST /auth/request-verify-token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailRequest {
+    #[cfg_attr(feature = "openapi", schema(format = Email, example = "user@test.com"))]
+    pub email: String,
+}
+
+impl EmailRequest {
+    /// The address, normalised as sign-up stores it.
+    ///
+    /// # Errors
+    /// A malformed address, as the 422 lists it.
+    pub fn parse(&self) -> Result<Email, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let email = collect(&mut errors, "email", Email::parse(&self.email));
+        email.ok_or(errors)
+    }
+}
+
+/// `POST /auth/reset-password`: the token from the mailed link, and the new password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResetPasswordRequest {
+    pub token: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 15, max_length = 128, format = Password))]
+    pub password: String,
+}
+
+impl ResetPasswordRequest {
+    /// The token's digest; `None` for a string that no token can be (answered as any bad token).
+    #[must_use]
+    pub fn token_digest(&self) -> Option<[u8; 32]> {
+        crate::secret::digest(&self.token)
+    }
+
+    /// The new password, which must not be built from `context` (the user's name and address).
+    ///
+    /// # Errors
+    /// A password the policy refuses, as the 422 lists it.
+    pub fn new_password(&self, policy: &PasswordPolicy, context: &[&str]) -> Result<Password, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let password = collect(&mut errors, "password", Password::new_password(&self.password, policy, context));
+        password.ok_or(errors)
+    }
+}
+
+/// `POST /auth/verify`: the token from the mailed link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyRequest {
+    pub token: String,
 }
 
 /// `POST /users`: sign-up. The role is always `user`.
@@ -312,7 +373,9 @@ pub struct AuditEventOut {
     pub id: i64,
     pub at: String,
     /// `login_succeeded`, `login_failed`, `refresh_reuse_detected`, `password_changed`,
-    /// `role_changed`, `active_changed`, `logout`, `logout_all`, `sessions_ended`, `user_deleted`.
+    /// `role_changed`, `active_changed`, `logout`, `logout_all`, `sessions_ended`, `user_deleted`,
+    /// `password_reset_requested`, `password_reset`, `verify_requested`, `email_verified`,
+    /// `email_change_requested`, `email_changed`, `mail_request_throttled`, `mail_undeliverable`.
     pub event: String,
     /// Whom it concerns.
     pub user_id: Option<i64>,

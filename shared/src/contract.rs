@@ -102,6 +102,9 @@ pub struct Grant {
     pub sid: String,
     pub generation: u32,
     pub issued_at: u64,
+    /// Whether the user has confirmed their email address (the tokens' `email_verified`).
+    #[serde(default)]
+    pub email_verified: bool,
     /// A login's device token, for the edge to answer beside the pair; none for a refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,

@@ -30,6 +30,11 @@ pub mod detail {
     pub const ORIGIN_TIMEOUT: &str = "Upstream service timed out";
     pub const MISCONFIGURED: &str = "Service misconfigured";
     pub const INTERNAL: &str = "Internal Server Error";
+    // The account lifecycle's codes, as fastapi-users answers them.
+    pub const RESET_PASSWORD_BAD_TOKEN: &str = "RESET_PASSWORD_BAD_TOKEN";
+    pub const VERIFY_USER_BAD_TOKEN: &str = "VERIFY_USER_BAD_TOKEN";
+    pub const VERIFY_USER_ALREADY_VERIFIED: &str = "VERIFY_USER_ALREADY_VERIFIED";
+    pub const LOGIN_USER_NOT_VERIFIED: &str = "LOGIN_USER_NOT_VERIFIED";
 }
 
 /// `{"detail": "..."}`.

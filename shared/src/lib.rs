@@ -16,7 +16,6 @@ extern crate std;
 
 pub mod api;
 pub mod contract;
-pub mod device;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "fuzzing")]
@@ -26,6 +25,7 @@ pub mod keys;
 pub mod password;
 pub mod policy;
 pub mod refusal;
+pub mod secret;
 pub mod session;
 #[cfg(feature = "jwt")]
 pub mod token;

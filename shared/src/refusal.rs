@@ -25,6 +25,14 @@ pub enum Refusal {
     Taken,
     /// The change would leave no active admin (409).
     LastAdmin,
+    /// A reset token that is unknown, expired, used or superseded, alike (400).
+    ResetPasswordBadToken,
+    /// A verify token that is unknown, expired, used, or for an address the account no longer has (400).
+    VerifyUserBadToken,
+    /// A valid verify token for an address already confirmed (400).
+    VerifyUserAlreadyVerified,
+    /// The right password of a user whose address is unconfirmed, while `REQUIRE_VERIFIED_EMAIL` (400).
+    LoginUserNotVerified,
     NotFound,
     MethodNotAllowed,
     /// A request the host could not turn into one the API reads (a header `http` refuses).
@@ -68,7 +76,13 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotAuthenticated | Self::InvalidToken | Self::BadCredentials => 401,
-            Self::InactiveUser | Self::BadRequest | Self::BodyUnreadable => 400,
+            Self::InactiveUser
+            | Self::BadRequest
+            | Self::BodyUnreadable
+            | Self::ResetPasswordBadToken
+            | Self::VerifyUserBadToken
+            | Self::VerifyUserAlreadyVerified
+            | Self::LoginUserNotVerified => 400,
             Self::Forbidden | Self::WrongCurrentPassword => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -98,6 +112,10 @@ impl Refusal {
             Self::WrongCurrentPassword => detail::WRONG_CURRENT_PASSWORD,
             Self::Taken => detail::TAKEN,
             Self::LastAdmin => detail::LAST_ADMIN,
+            Self::ResetPasswordBadToken => detail::RESET_PASSWORD_BAD_TOKEN,
+            Self::VerifyUserBadToken => detail::VERIFY_USER_BAD_TOKEN,
+            Self::VerifyUserAlreadyVerified => detail::VERIFY_USER_ALREADY_VERIFIED,
+            Self::LoginUserNotVerified => detail::LOGIN_USER_NOT_VERIFIED,
             Self::NotFound => detail::NOT_FOUND,
             Self::MethodNotAllowed => detail::METHOD_NOT_ALLOWED,
             Self::BadRequest => detail::BAD_REQUEST,
@@ -192,7 +210,7 @@ mod tests {
     fn each_refusal_is_pinned_to_its_status_body_and_headers() {
         // (refusal, status, detail, WWW-Authenticate, Retry-After)
         type Case = (Refusal, u16, &'static str, Option<&'static str>, Option<u64>);
-        let cases: [Case; 21] = [
+        let cases: [Case; 25] = [
             (Refusal::NotAuthenticated, 401, "Not authenticated", Some("Bearer"), None),
             (
                 Refusal::InvalidToken,
@@ -226,6 +244,10 @@ mod tests {
             (Refusal::OriginTimeout, 504, "Upstream service timed out", None, None),
             (Refusal::Misconfigured, 503, "Service misconfigured", None, None),
             (Refusal::Internal, 500, "Internal Server Error", None, None),
+            (Refusal::ResetPasswordBadToken, 400, "RESET_PASSWORD_BAD_TOKEN", None, None),
+            (Refusal::VerifyUserBadToken, 400, "VERIFY_USER_BAD_TOKEN", None, None),
+            (Refusal::VerifyUserAlreadyVerified, 400, "VERIFY_USER_ALREADY_VERIFIED", None, None),
+            (Refusal::LoginUserNotVerified, 400, "LOGIN_USER_NOT_VERIFIED", None, None),
         ];
         for (refusal, status, detail, challenge, retry_after) in cases {
             assert_eq!(refusal.status(), status, "{refusal:?}");

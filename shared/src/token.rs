@@ -1,7 +1,9 @@
 //! Token issue and verify: HS256 JWTs that PyJWT and the `jsonwebtoken` crate verify with the
 //! same secret. Claims: `sub` (user id), `username`, `role`, `typ` (access | refresh), `iat`,
 //! `exp`, `nbf`, `iss`, `aud`, `jti`, `sid` (the session, i.e. token family) and `ver` (the user's
-//! token version, bumped by a password change); the header carries `kid`.
+//! token version, bumped by a password change) and `email_verified` (whether the user confirmed
+//! their address when it was issued; absent in older tokens, which read as `false`); the header
+//! carries `kid`.
 //!
 //! The verifier pins the algorithm and the keys: `none`, another algorithm, an unknown `kid`, a
 //! bad signature, a wrong `iss`/`aud`, a token of the other `typ`, an expired or not-yet-valid
@@ -94,6 +96,8 @@ pub struct Subject {
     pub role: Role,
     /// The user's token version; a password change bumps it and so revokes older tokens.
     pub ver: i64,
+    /// Whether the user had confirmed their email address.
+    pub email_verified: bool,
 }
 
 /// A token that passed every check.
@@ -123,6 +127,8 @@ struct OurClaims {
     typ: TokenKind,
     sid: String,
     ver: i64,
+    #[serde(default)]
+    email_verified: bool,
 }
 
 /// Reads the token configuration by the names every host uses (`JWT_SECRET` or `JWT_KEYS`,
@@ -205,9 +211,9 @@ impl TokenService {
         }
     }
 
-    /// A new device token (see [`crate::device`]): 256 random bits, hex.
+    /// A new device token or one-time token (see [`crate::secret`]): 256 random bits, hex.
     #[must_use]
-    pub fn device_token() -> String {
+    pub fn random_secret() -> String {
         let mut token = random_id();
         token.push_str(&random_id());
         token
@@ -236,6 +242,7 @@ impl TokenService {
                 typ: kind,
                 sid: ticket.sid.clone(),
                 ver: subject.ver,
+                email_verified: subject.email_verified,
             },
         };
         self.keys.sign(claims)
@@ -292,7 +299,13 @@ impl TokenService {
         let jti = claims.jwt_id.ok_or(invalid("missing jti"))?;
         let custom = claims.custom;
         Ok(VerifiedToken {
-            subject: Subject { user_id, username: custom.username, role: custom.role, ver: custom.ver },
+            subject: Subject {
+                user_id,
+                username: custom.username,
+                role: custom.role,
+                ver: custom.ver,
+                email_verified: custom.email_verified,
+            },
             kind: custom.typ,
             sid: custom.sid,
             jti,
@@ -376,7 +389,7 @@ mod tests {
     }
 
     fn subject() -> Subject {
-        Subject { user_id: UserId(1), username: "u".into(), role: Role::User, ver: 0 }
+        Subject { user_id: UserId(1), username: "u".into(), role: Role::User, ver: 0, email_verified: false }
     }
 
     fn ticket() -> Ticket {
