@@ -148,8 +148,13 @@ impl<O: OriginClient> Edge<O> {
         let Ok(grant) = serde_json::from_slice::<Grant>(answer.body()) else {
             return Refusal::OriginUnavailable.to_response();
         };
-        let subject =
-            Subject { user_id: UserId(grant.user_id), username: grant.username, role: grant.role, ver: grant.ver };
+        let subject = Subject {
+            user_id: UserId(grant.user_id),
+            username: grant.username,
+            role: grant.role,
+            ver: grant.ver,
+            email_verified: grant.email_verified,
+        };
         // The origin names the generation and its time: a repeat in the grace window signs the
         // very pair signed before.
         let ticket = Ticket { sid: grant.sid, generation: grant.generation, issued_at: grant.issued_at };

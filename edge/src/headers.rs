@@ -3,8 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use http::header::{
-    ACCESS_CONTROL_REQUEST_METHOD, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, ORIGIN, PRAGMA,
-    RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_REQUEST_METHOD, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    LOCATION, ORIGIN, PRAGMA, REFERRER_POLICY, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use shared::contract::http_header::REQUEST_ID;
@@ -17,9 +18,21 @@ pub static REQUEST_HEADERS: [HeaderName; 6] =
 /// The client's headers that go on to the origin (besides the edge's own).
 pub static FORWARDED: [HeaderName; 3] = [AUTHORIZATION, CONTENT_TYPE, USER_AGENT];
 
-/// The response headers of the origin that reach the client.
-pub static PASSED_BACK: [HeaderName; 7] =
-    [CONTENT_TYPE, WWW_AUTHENTICATE, RETRY_AFTER, CACHE_CONTROL, PRAGMA, LOCATION, ALLOW];
+/// The response headers of the origin that reach the client: the API's, and the security headers
+/// of the pages a mailed link opens (their CSP, no referrer, no framing, no sniffing).
+pub static PASSED_BACK: [HeaderName; 11] = [
+    CONTENT_TYPE,
+    WWW_AUTHENTICATE,
+    RETRY_AFTER,
+    CACHE_CONTROL,
+    PRAGMA,
+    LOCATION,
+    ALLOW,
+    CONTENT_SECURITY_POLICY,
+    REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+];
 
 /// The origin's answer, with only the [`PASSED_BACK`] headers.
 pub fn passed_back(answer: Response<Vec<u8>>) -> Response<Vec<u8>> {
