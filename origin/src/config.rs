@@ -10,6 +10,7 @@ use shared::password::HashPolicy;
 use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
 
+use crate::mail::MailSettings;
 use crate::throttle::Policies;
 
 /// Why the configuration was refused.
@@ -50,6 +51,11 @@ pub struct Config {
     /// `EDGE_SERVICE_TOKEN`: the credentials the edge presents on the internal API; two
     /// (comma-separated) while one is rotated. Unset: the internal API answers 404 to everyone.
     pub service_tokens: Option<ServiceTokens>,
+    /// `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`, `MAIL_MAX_AGE_SECS`, `MAIL_RETRY_SECS`: mail for
+    /// resets, confirmations and notices. Unset `SMTP_URL`: mail is off.
+    pub mail: Option<MailSettings>,
+    /// `REQUIRE_VERIFIED_EMAIL` (default false): a user whose address is unconfirmed cannot log in.
+    pub require_verified_email: bool,
 }
 
 impl Config {
@@ -85,6 +91,12 @@ impl Config {
             ));
         }
         let throttles = Policies::from_lookup(get).map_err(ConfigError)?;
+        let mail = MailSettings::from_lookup(get).map_err(ConfigError)?;
+        let require_verified_email = match get("REQUIRE_VERIFIED_EMAIL").as_deref() {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => return Err(ConfigError(format!("REQUIRE_VERIFIED_EMAIL={other}: use true or false"))),
+        };
         let days = |name: &str, default: u64| -> Result<u64, ConfigError> {
             let value: u64 = parse_or(&get, name, default)?;
             if !(1..=36_500).contains(&value) {
@@ -125,6 +137,8 @@ impl Config {
             db_timeout,
             json_logs,
             service_tokens,
+            mail,
+            require_verified_email,
         })
     }
 }

@@ -4,7 +4,8 @@
 //! A request goes down three layers and never up: [`http`] extracts it, calls one function of
 //! [`auth`] and renders the answer (errors become refusals in `http::error`, once); [`auth`]
 //! decides (passwords, sessions, throttling, admin rules) and answers a value or an
-//! [`auth::AuthError`]; [`db`] holds the SQL, a module a table.
+//! [`auth::AuthError`]; [`db`] holds the SQL, a module a table. [`mail`] sends what [`auth`] queues,
+//! in a task of its own.
 
 pub mod admin;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod hasher;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod outage_log;
 pub mod slot_lines;

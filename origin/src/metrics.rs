@@ -46,6 +46,8 @@ struct TierLabels {
 pub enum LoginFailure {
     BadCredentials,
     Inactive,
+    /// The right password, an unconfirmed address, under `REQUIRE_VERIFIED_EMAIL`.
+    Unverified,
 }
 
 pub struct Metrics {
@@ -105,6 +107,7 @@ impl Metrics {
         let reason = match failure {
             LoginFailure::BadCredentials => "bad_credentials",
             LoginFailure::Inactive => "inactive",
+            LoginFailure::Unverified => "unverified",
         };
         self.login_failures.get_or_create(&FailureLabels { reason }).inc();
     }

@@ -5,12 +5,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db;
 use crate::hasher::{PasswordHasher, Pbkdf2Hasher};
 use crate::http;
+use crate::mail::MailService;
+use crate::mail::delivery;
+use crate::mail::smtp::SmtpMailer;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::telemetry::Chain;
@@ -20,6 +24,8 @@ use crate::telemetry::Chain;
 pub enum StartupError {
     #[error(transparent)]
     Store(#[from] db::StoreError),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -58,6 +64,24 @@ impl Application {
         if applied > 0 {
             tracing::info!(applied, "migrations applied");
         }
+        let mail = match &config.mail {
+            Some(settings) => {
+                let mailer = SmtpMailer::new(settings).map_err(StartupError::Mail)?;
+                tracing::info!(public_url = %settings.public_url, "mail on: links point at PUBLIC_URL");
+                Some(Arc::new(MailService {
+                    settings: settings.clone(),
+                    mailer: Arc::new(mailer),
+                    queued: Notify::new(),
+                }))
+            }
+            None => {
+                tracing::warn!(
+                    "mail is off (SMTP_URL unset): reset and verification requests are answered but send nothing, \
+                     and email changes apply at once"
+                );
+                None
+            }
+        };
         let state = AppState {
             pool,
             tokens: Arc::new(config.tokens.clone()),
@@ -73,6 +97,8 @@ impl Application {
             login_slots: Arc::new(tokio::sync::Notify::new()),
             slot_lines: Arc::default(),
             outage: Arc::default(),
+            mail,
+            require_verified_email: config.require_verified_email,
         };
         let (listener, local_addr) = bind(config.addr).await?;
         let metrics = match config.metrics_addr {
@@ -99,9 +125,13 @@ impl Application {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let purging = tokio::spawn(purge(self.state.clone()));
         let summarizing = tokio::spawn(summarize_outages(self.state.clone()));
+        let mailing = self.state.mail.clone().map(|mail| tokio::spawn(delivery::run(self.state.clone(), mail)));
         let served = self.serve_http(shutdown).await;
         purging.abort();
         summarizing.abort();
+        if let Some(mailing) = mailing {
+            mailing.abort();
+        }
         served
     }
 
@@ -134,6 +164,7 @@ async fn purge(state: AppState) {
         let purged = [
             ("throttle counters", db::throttles::purge(&state.pool, now).await),
             ("devices and login sources", db::devices::purge(&state.pool, now).await),
+            ("reset and verify tokens", db::account_tokens::purge(&state.pool, now).await),
             ("sessions", db::sessions::purge(&state.pool, now.saturating_sub(retention.sessions_secs)).await),
             ("audit events", db::audit::purge(&state.pool, now.saturating_sub(retention.audit_secs)).await),
         ];

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Retention;
 use crate::db::audit;
 use crate::hasher::PasswordHasher;
+use crate::mail::MailService;
 use crate::metrics::Metrics;
 use crate::outage_log::OutageLog;
 use crate::slot_lines::SlotLines;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub slot_lines: Arc<SlotLines>,
     /// The 503s of a database outage, logged as a summary.
     pub outage: Arc<OutageLog>,
+    /// Mail, when `SMTP_URL` is set.
+    pub mail: Option<Arc<MailService>>,
+    /// `REQUIRE_VERIFIED_EMAIL`.
+    pub require_verified_email: bool,
 }
 
 impl AppState {
@@ -48,6 +53,13 @@ impl AppState {
     pub async fn audit(&self, event: audit::Event) {
         if let Err(err) = audit::record(&self.pool, &event).await {
             tracing::warn!(event = event.kind.as_str(), err = %Chain(&err), "audit event not recorded");
+        }
+    }
+
+    /// Wakes the mail worker after a request queued a mail.
+    pub fn mail_queued(&self) {
+        if let Some(mail) = &self.mail {
+            mail.queued.notify_one();
         }
     }
 }

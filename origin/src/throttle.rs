@@ -204,6 +204,12 @@ pub struct Policies {
     pub signup_per_ip: Policy,
     /// `REFRESH_MAX_PER_IP` (60) per `REFRESH_WINDOW_SECS` (60).
     pub refresh_per_ip: Policy,
+    /// The requests for a mailed link (forgot-password, request-verify-token), each route on its
+    /// own: `MAIL_REQUEST_MAX_PER_IP` (20) from an address and `MAIL_REQUEST_MAX_PER_EMAIL` (5)
+    /// for a target address, per `MAIL_REQUEST_WINDOW_SECS` (3600). Past them a request is
+    /// answered as any other and sends nothing.
+    pub mail_request_per_ip: Policy,
+    pub mail_request_per_email: Policy,
     /// `DEVICE_TOKEN_TTL_SECS` (90 days): how long a device token, and an address an account
     /// logged in from, stay known after their last login; also how long an account's count of
     /// consecutive failures is kept after the last one.
@@ -260,6 +266,11 @@ impl Policies {
             login_per_ip: login(count("LOGIN_MAX_FAILURES_PER_IP", 20)?),
             signup_per_ip: rate(count("SIGNUP_MAX_PER_IP", 10)?, number("SIGNUP_WINDOW_SECS", 3600)?),
             refresh_per_ip: rate(count("REFRESH_MAX_PER_IP", 60)?, number("REFRESH_WINDOW_SECS", 60)?),
+            mail_request_per_ip: rate(count("MAIL_REQUEST_MAX_PER_IP", 20)?, number("MAIL_REQUEST_WINDOW_SECS", 3600)?),
+            mail_request_per_email: rate(
+                count("MAIL_REQUEST_MAX_PER_EMAIL", 5)?,
+                number("MAIL_REQUEST_WINDOW_SECS", 3600)?,
+            ),
             known_for_secs,
         })
     }

@@ -1,15 +1,17 @@
 //! The current user's own account: sign-up, changes (a new password or email needs the current
 //! password, and a new password revokes every earlier token and session), and deletion. The last
-//! active admin cannot delete itself.
+//! active admin cannot delete itself. With mail on, sign-up mails a confirmation link, and a new
+//! email waits (`pending_email`) until it confirms one, while the old address gets a notice.
 
 use shared::api::{UserCreate, UserUpdate};
 use shared::domain::Role;
 
 use super::limits::{self, Limit};
 use super::{AuthError, Caller, password, taken};
-use crate::db::audit;
+use crate::db::outbox::{self, MailKind};
 use crate::db::sessions::{self, EndReason};
 use crate::db::users::{self, Changes, Guarded, User};
+use crate::db::{StoreError, audit};
 use crate::state::AppState;
 
 /// Sign-up, limited per address. Every new user has the role `user`.
@@ -17,7 +19,13 @@ pub async fn sign_up(state: &AppState, body: &UserCreate, caller: &Caller) -> Re
     limits::rate(state, Limit::SignUp, caller.ip).await?;
     let new_user = body.parse(&state.password_policy)?;
     let hash = password::hash(state, new_user.password.clone()).await;
-    users::insert(&state.pool, &new_user, &hash, Role::User).await.map_err(taken)
+    let user = users::insert(&state.pool, &new_user, &hash, Role::User).await.map_err(taken)?;
+    if state.mail.is_some() {
+        let client = state.pool.get().await.map_err(StoreError::from)?;
+        outbox::queue(&client, user.id, MailKind::VerifyEmail, &user.email, "", state.clock.now()).await?;
+        state.mail_queued();
+    }
+    Ok(user)
 }
 
 /// Changes `user`'s own fields. A new password bumps the token version (every earlier token is
@@ -27,9 +35,21 @@ pub async fn update(state: &AppState, user: &User, body: &UserUpdate, caller: &C
     if let Some(current) = parsed.current_password {
         password::confirm_current(state, user, current, caller).await?;
     }
+    let new_email = parsed.email.map(|v| v.into_inner()).filter(|email| !email.eq_ignore_ascii_case(&user.email));
+    // With mail on, the address changes only when the new one confirms: until then it is pending.
+    let (email, pending_email) = match new_email {
+        Some(email) if state.mail.is_some() => {
+            if users::email_taken(&state.pool, &email, user.id).await? {
+                return Err(AuthError::Taken);
+            }
+            (None, Some(email))
+        }
+        other => (other, None),
+    };
     let changes = Changes {
         username: parsed.username.map(|v| v.into_inner()),
-        email: parsed.email.map(|v| v.into_inner()),
+        email,
+        pending_email: pending_email.clone(),
         first_name: parsed.first_name.map(|v| v.into_inner()),
         last_name: parsed.last_name.map(|v| v.into_inner()),
         password_hash: password::hash_new(state, parsed.password).await,
@@ -38,6 +58,18 @@ pub async fn update(state: &AppState, user: &User, body: &UserUpdate, caller: &C
     let new_password = changes.password_hash.is_some();
     // The user may have been deleted since the token was checked.
     let updated = users::update(&state.pool, user.id, &changes).await.map_err(taken)?.ok_or(AuthError::InvalidToken)?;
+    if let Some(pending) = &pending_email {
+        let client = state.pool.get().await.map_err(StoreError::from)?;
+        let now = state.clock.now();
+        outbox::queue(&client, user.id, MailKind::VerifyEmail, pending, "", now).await?;
+        outbox::queue(&client, user.id, MailKind::EmailChangeRequested, &updated.email, pending, now).await?;
+        state.mail_queued();
+        let event = audit::Event {
+            client_ip: caller.ip,
+            ..audit::Event::new(audit::Kind::EmailChangeRequested, Some(user.id))
+        };
+        state.audit(event).await;
+    }
     if new_password {
         // Its tokens are void already (the version moved); their sessions end with them.
         sessions::end_all(&state.pool, user.id, EndReason::PasswordChange).await?;

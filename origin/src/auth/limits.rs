@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
+use sha2::{Digest, Sha256};
 use shared::domain::UserId;
 
 use super::AuthError;
@@ -356,6 +357,55 @@ pub async fn forget_known(state: &AppState, user: UserId, username: &str, why: &
         state.audit(event).await;
     }
     Ok(())
+}
+
+/// A completed password reset lifts every lock on the account: the one for new sources (as
+/// [`forget_known`]) and those on each (account, source) pair. Whoever reset it holds its mail.
+pub async fn lift_locks(state: &AppState, user: UserId, username: &str) -> Result<(), AuthError> {
+    forget_known(state, user, username, "a password reset").await?;
+    let folded = users::compared_name(&state.pool, username).await?;
+    throttles::clear_prefix(&state.pool, &format!("login-pair:{folded}|")).await?;
+    Ok(())
+}
+
+/// The routes that ask for a mailed link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailRoute {
+    ForgotPassword,
+    RequestVerify,
+}
+
+impl MailRoute {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ForgotPassword => "forgot-password",
+            Self::RequestVerify => "request-verify-token",
+        }
+    }
+}
+
+/// Counts a request of `route` from `ip` for `email` against both its limits; `false` when either
+/// is spent (the request then sends nothing, and is answered as any other).
+pub async fn mail_request(
+    state: &AppState,
+    route: MailRoute,
+    ip: Option<IpAddr>,
+    email: &str,
+) -> Result<bool, AuthError> {
+    let now = state.clock.now();
+    // The address is keyed by its digest: the counters never hold an address.
+    let digest = Sha256::digest(email.to_lowercase().as_bytes());
+    let email_key: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
+    let mut counters = vec![(format!("{}-email:{email_key}", route.as_str()), state.throttles.mail_request_per_email)];
+    if let Some(ip) = ip {
+        counters.push((format!("{}-ip:{}", route.as_str(), source(ip)), state.throttles.mail_request_per_ip));
+    }
+    let mut admitted = true;
+    for (key, policy) in &counters {
+        let refused = throttles::update(&state.pool, key, policy, |counter| counter.hit(now, policy)).await?;
+        admitted &= refused.is_none();
+    }
+    Ok(admitted)
 }
 
 /// The per-address rate limits.

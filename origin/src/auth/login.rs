@@ -20,8 +20,8 @@ pub async fn log_in(state: &AppState, login: &LoginRequest, caller: &Caller) -> 
     let (device, device_token) = match attempt.device {
         Some(id) => (devices::Known::Device(id), login.device_token.clone().unwrap_or_default()),
         None => {
-            let token = TokenService::device_token();
-            let digest = shared::device::digest(&token).ok_or(AuthError::InvalidToken)?;
+            let token = TokenService::random_secret();
+            let digest = shared::secret::digest(&token).ok_or(AuthError::InvalidToken)?;
             (devices::Known::New(digest), token)
         }
     };
@@ -89,6 +89,12 @@ async fn check_password(
         state.metrics.login_failed(LoginFailure::Inactive);
         state.audit(failed(Some(user.id), "inactive user")).await;
         return Err(AuthError::InactiveUser);
+    }
+    // Only after the right password, as fastapi-users: a wrong one stays a 401 and tells nothing.
+    if state.require_verified_email && !user.email_verified {
+        state.metrics.login_failed(LoginFailure::Unverified);
+        state.audit(failed(Some(user.id), "email not verified")).await;
+        return Err(AuthError::LoginUserNotVerified);
     }
     if let Some((stronger, verified)) = stronger_hash {
         users::rehash(&state.pool, user.id, &verified, &stronger).await?;

@@ -16,6 +16,9 @@
 //! - [`limits`]: which throttle counters a login (in tiers), a sign-up or a refresh counts
 //!   against, and the waits for a login's slots.
 //! - [`devices`]: the devices an account knows (listed, forgotten).
+//! - [`mail_requests`]: asking for a mailed link (a reset, a confirmation), alike for every address.
+//! - [`recovery`]: completing a password reset.
+//! - [`verification`]: confirming an address, and with it a waiting email change.
 
 pub mod access;
 pub mod account;
@@ -23,8 +26,11 @@ pub mod admin;
 pub mod devices;
 pub mod limits;
 pub mod login;
+pub mod mail_requests;
 pub mod password;
+pub mod recovery;
 pub mod sessions;
+pub mod verification;
 
 use std::net::IpAddr;
 
@@ -69,6 +75,18 @@ pub enum AuthError {
     /// The current user has no such device.
     #[error("no such device")]
     NoSuchDevice,
+    /// A reset token that is unknown, expired, spent or superseded, or whose user is gone or
+    /// inactive: one answer for all.
+    #[error("bad reset token")]
+    ResetPasswordBadToken,
+    /// A verify token that is unknown, expired, spent, or for an address the account no longer has.
+    #[error("bad verify token")]
+    VerifyUserBadToken,
+    #[error("address already verified")]
+    VerifyUserAlreadyVerified,
+    /// The right password of a user whose address is unconfirmed, under `REQUIRE_VERIFIED_EMAIL`.
+    #[error("email address not verified")]
+    LoginUserNotVerified,
     /// Held back by brute-force protection or a rate limit.
     #[error("held back for {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
@@ -79,6 +97,19 @@ pub enum AuthError {
 impl From<Vec<FieldError>> for AuthError {
     fn from(errors: Vec<FieldError>) -> Self {
         Self::Invalid(errors)
+    }
+}
+
+// A service function that runs its own transaction meets the driver's and the pool's errors.
+impl From<tokio_postgres::Error> for AuthError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AuthError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        Self::Store(err.into())
     }
 }
 

@@ -41,6 +41,7 @@ impl SignedIn {
             sid: self.ticket.sid,
             generation: self.ticket.generation,
             issued_at: self.ticket.issued_at,
+            email_verified: self.user.email_verified,
             device_token: self.device_token,
         }
     }

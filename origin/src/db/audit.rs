@@ -24,6 +24,16 @@ pub enum Kind {
     LogoutAll,
     SessionsEnded,
     UserDeleted,
+    PasswordResetRequested,
+    PasswordReset,
+    VerifyRequested,
+    EmailVerified,
+    EmailChangeRequested,
+    EmailChanged,
+    /// A request for a mail held back by its rate limit (answered 202 all the same).
+    MailRequestThrottled,
+    /// A mail given up after `MAIL_MAX_AGE_SECS` of failed deliveries.
+    MailUndeliverable,
 }
 
 impl Kind {
@@ -42,6 +52,14 @@ impl Kind {
             Self::LogoutAll => "logout_all",
             Self::SessionsEnded => "sessions_ended",
             Self::UserDeleted => "user_deleted",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::VerifyRequested => "verify_requested",
+            Self::EmailVerified => "email_verified",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::MailRequestThrottled => "mail_request_throttled",
+            Self::MailUndeliverable => "mail_undeliverable",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! PostgreSQL: the pool, the migrations, and the one error type of the storage layer.
 
+pub mod account_tokens;
 pub mod audit;
 pub mod devices;
+pub mod outbox;
 pub mod sessions;
 pub mod throttles;
 pub mod users;
@@ -40,6 +42,9 @@ pub enum StoreError {
     /// A role column holding neither `user` nor `admin`.
     #[error("unknown role {0:?} stored")]
     UnknownRole(String),
+    /// A mail kind the outbox's CHECK constraint does not list.
+    #[error("unknown mail kind {0:?} queued")]
+    UnknownMailKind(String),
     /// A session rotated more often than its generation counter can count.
     #[error("session generation overflow")]
     GenerationOverflow,

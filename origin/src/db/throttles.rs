@@ -115,3 +115,10 @@ pub async fn update_in<R>(
 pub async fn purge(pool: &Pool, now: u64) -> Result<u64, StoreError> {
     super::purge_batches(pool, "throttles", "expires_at < $1", secs(now)).await
 }
+
+/// Forgets every counter whose key starts with `prefix` (a reset lifting an account's locks on
+/// each of its sources); how many. A scan of the table, which holds only live counters.
+pub async fn clear_prefix(pool: &Pool, prefix: &str) -> Result<u64, StoreError> {
+    let client = pool.get().await?;
+    Ok(client.execute("DELETE FROM throttles WHERE left(key, char_length($1)) = $1", &[&prefix]).await?)
+}

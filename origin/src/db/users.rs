@@ -10,8 +10,13 @@ use tokio_postgres::Row;
 
 use super::StoreError;
 
-pub(super) const COLUMNS: &str =
-    "id, username, email, first_name, last_name, active, role, token_version, create_date, update_date";
+pub(super) const COLUMNS: &str = "id, username, email, first_name, last_name, active, role, token_version, create_date, update_date, \
+     email_verified, pending_email";
+
+/// [`COLUMNS`] named with their table, for statements that join another.
+const QUALIFIED_COLUMNS: &str = "users.id, users.username, users.email, users.first_name, users.last_name, \
+     users.active, users.role, users.token_version, users.create_date, users.update_date, \
+     users.email_verified, users.pending_email";
 
 /// A user row, without the password hash.
 #[derive(Debug, Clone)]
@@ -26,6 +31,9 @@ pub struct User {
     pub token_version: i64,
     pub create_date: NaiveDateTime,
     pub update_date: NaiveDateTime,
+    pub email_verified: bool,
+    /// An address change waiting for the new address to confirm.
+    pub pending_email: Option<String>,
 }
 
 impl User {
@@ -42,6 +50,8 @@ impl User {
             token_version: row.try_get("token_version")?,
             create_date: row.try_get("create_date")?,
             update_date: row.try_get("update_date")?,
+            email_verified: row.try_get("email_verified")?,
+            pending_email: row.try_get("pending_email")?,
         })
     }
 
@@ -57,12 +67,20 @@ impl User {
             role: self.role,
             create_date: super::api_date(&self.create_date),
             update_date: super::api_date(&self.update_date),
+            email_verified: self.email_verified,
+            pending_email: self.pending_email.clone(),
         }
     }
 
     /// What a token for this user carries.
     pub fn subject(&self) -> Subject {
-        Subject { user_id: self.id, username: self.username.clone(), role: self.role, ver: self.token_version }
+        Subject {
+            user_id: self.id,
+            username: self.username.clone(),
+            role: self.role,
+            ver: self.token_version,
+            email_verified: self.email_verified,
+        }
     }
 }
 
@@ -83,10 +101,47 @@ pub struct Changes {
     pub password_hash: Option<String>,
     pub role: Option<Role>,
     pub active: Option<bool>,
+    /// An address to change to once it is confirmed (the `email` stays until then).
+    pub pending_email: Option<String>,
 }
 
 pub async fn insert(pool: &Pool, user: &NewUser, password_hash: &str, role: Role) -> Result<User, StoreError> {
     write_new(pool, user, password_hash, role, "").await
+}
+
+/// Confirms user `id`'s address `address`: its own (now verified) or the one waiting (now its
+/// address, verified). `None` when the address is neither (any more).
+pub async fn confirm_address(
+    client: &impl GenericClient,
+    id: UserId,
+    address: &str,
+) -> Result<Option<Confirmed>, StoreError> {
+    let sql = format!(
+        "WITH before AS (SELECT email, email_verified FROM users WHERE id = $1 FOR UPDATE)
+         UPDATE users SET
+            email = CASE WHEN lower(users.pending_email) = lower($2) THEN users.pending_email ELSE users.email END,
+            pending_email = CASE WHEN lower(users.pending_email) = lower($2) THEN NULL ELSE users.pending_email END,
+            email_verified = TRUE
+         FROM before
+         WHERE users.id = $1 AND (lower(users.email) = lower($2) OR lower(users.pending_email) = lower($2))
+         RETURNING {QUALIFIED_COLUMNS}, before.email AS old_email, before.email_verified AS was_verified"
+    );
+    let Some(row) = client.query_opt(sql.as_str(), &[&id.0, &address]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Confirmed {
+        user: User::from_row(&row)?,
+        old_email: row.try_get("old_email")?,
+        was_verified: row.try_get("was_verified")?,
+    }))
+}
+
+/// What [`confirm_address`] changed.
+pub struct Confirmed {
+    pub user: User,
+    /// The address before: another than the user's now when a waiting change applied.
+    pub old_email: String,
+    pub was_verified: bool,
 }
 
 pub async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>, StoreError> {
@@ -141,11 +196,21 @@ pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option
     update_with(&client, id, changes).await
 }
 
-async fn update_with(client: &impl GenericClient, id: UserId, changes: &Changes) -> Result<Option<User>, StoreError> {
+/// [`update`] within the caller's transaction.
+pub async fn update_with(
+    client: &impl GenericClient,
+    id: UserId,
+    changes: &Changes,
+) -> Result<Option<User>, StoreError> {
     let sql = format!(
         "UPDATE users SET
             username = COALESCE($2, username),
             email = COALESCE($3, email),
+            -- A new address is unconfirmed, and replaces any change that was waiting.
+            email_verified = email_verified AND ($3::text IS NULL OR lower($3) = lower(email)),
+            pending_email = CASE WHEN $9::text IS NOT NULL THEN $9
+                                 WHEN $3::text IS NOT NULL OR $6::text IS NOT NULL THEN NULL
+                                 ELSE pending_email END,
             first_name = COALESCE($4, first_name),
             last_name = COALESCE($5, last_name),
             password = COALESCE($6, password),
@@ -169,6 +234,7 @@ async fn update_with(client: &impl GenericClient, id: UserId, changes: &Changes)
                 &changes.password_hash,
                 &role,
                 &changes.active,
+                &changes.pending_email,
             ],
         )
         .await?;
@@ -218,6 +284,15 @@ pub async fn guarding_admins(
     Ok(outcome.map_or(Guarded::NoSuchUser, Guarded::Done))
 }
 
+/// Whether another user than `except` has `email` as their address.
+pub async fn email_taken(pool: &Pool, email: &str, except: UserId) -> Result<bool, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1) AND id <> $2)")
+        .await?;
+    Ok(client.query_one(&stmt, &[&email, &except.0]).await?.try_get(0)?)
+}
+
 /// The stored hash of user `id`, for checking a current password.
 pub async fn password_hash(pool: &Pool, id: UserId) -> Result<Option<String>, StoreError> {
     let client = pool.get().await?;
@@ -265,7 +340,7 @@ pub async fn upsert_admin(pool: &Pool, user: &NewUser, password_hash: &str) -> R
     let promote = "ON CONFLICT (lower(username)) DO UPDATE SET
             role = 'admin', active = TRUE, password = EXCLUDED.password,
             password_timestamp = extract(epoch FROM clock_timestamp()),
-            token_version = users.token_version + 1";
+            token_version = users.token_version + 1, email_verified = TRUE";
     write_new(pool, user, password_hash, Role::Admin, promote).await
 }
 
@@ -279,8 +354,8 @@ async fn write_new(
 ) -> Result<User, StoreError> {
     let client = pool.get().await?;
     let sql = format!(
-        "INSERT INTO users (username, password, email, first_name, last_name, role)
-         VALUES ($1, $2, $3, $4, $5, $6) {on_conflict} RETURNING {COLUMNS}"
+        "INSERT INTO users (username, password, email, first_name, last_name, role, email_verified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) {on_conflict} RETURNING {COLUMNS}"
     );
     let row = client
         .query_one(
@@ -292,6 +367,8 @@ async fn write_new(
                 &user.first_name.as_ref(),
                 &user.last_name.as_ref(),
                 &role.as_str(),
+                // An admin made from the command line is trusted with its address.
+                &(role == Role::Admin),
             ],
         )
         .await?;

@@ -19,6 +19,12 @@ use crate::state::AppState;
         super::auth::token,
         super::auth::login,
         super::auth::refresh,
+        super::lifecycle::forgot_password,
+        super::lifecycle::reset_password,
+        super::lifecycle::request_verify_token,
+        super::lifecycle::verify,
+        super::pages::reset_password,
+        super::pages::verify,
         super::keys::jwks,
         super::sessions::logout,
         super::sessions::logout_all,
@@ -43,6 +49,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Tokens"),
         (name = "users", description = "Sign-up and the current user"),
+        (name = "account", description = "Password reset and email verification by mailed links"),
         (name = "admin", description = "Admin operations"),
         (name = "health", description = "Health check"),
     )

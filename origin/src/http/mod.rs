@@ -10,7 +10,9 @@ pub mod extract;
 mod health;
 pub mod internal;
 mod keys;
+mod lifecycle;
 pub mod metrics;
+mod pages;
 mod responses;
 mod sessions;
 mod users;
@@ -43,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(lifecycle::router())
+        .merge(pages::router())
         .merge(sessions::router())
         .merge(admin::router())
         .merge(keys::router())

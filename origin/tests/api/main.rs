@@ -13,6 +13,8 @@ mod auth;
 mod helpers;
 mod internal;
 mod keys;
+mod lifecycle;
+mod maildev;
 mod metrics;
 mod outage;
 mod robustness;

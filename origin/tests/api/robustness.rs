@@ -17,7 +17,7 @@ fn ticket(now: u64) -> Ticket {
 }
 
 fn subject() -> Subject {
-    Subject { user_id: UserId(1), username: "user".into(), role: Role::Admin, ver: 0 }
+    Subject { user_id: UserId(1), username: "user".into(), role: Role::Admin, ver: 0, email_verified: false }
 }
 
 #[tokio::test]

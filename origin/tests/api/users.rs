@@ -22,8 +22,21 @@ async fn sign_up_answers_201_with_the_seeds_fields_and_never_the_hash() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["active", "create_date", "email", "first_name", "id", "last_name", "role", "update_date", "username"]
+        [
+            "active",
+            "create_date",
+            "email",
+            "email_verified",
+            "first_name",
+            "id",
+            "last_name",
+            "role",
+            "update_date",
+            "username"
+        ],
+        "the seed's fields, and whether the address is confirmed"
     );
+    assert_eq!(body["email_verified"], false);
     assert_eq!(body["role"], "user");
     assert_eq!(body["active"], true);
     assert!(is_seed_date(&body["create_date"]), "{}", body["create_date"]);

@@ -1,0 +1,51 @@
+//! The two routes that ask for a mailed link (`POST /auth/forgot-password`,
+//! `POST /auth/request-verify-token`). Whatever the address (an account's, nobody's, one held back
+//! by its limit) the answer is the same 202 after the same work: the limits counted, one statement
+//! that queues a mail or finds nothing, one audit event. A mail is never sent from here.
+
+use std::net::IpAddr;
+
+use shared::api::EmailRequest;
+
+use super::limits::{self, MailRoute};
+use super::{AuthError, Caller};
+use crate::db::{audit, outbox};
+use crate::state::AppState;
+
+/// Queues the mail `route` sends to `body.email`, if an account should get one.
+pub async fn request(
+    state: &AppState,
+    route: MailRoute,
+    body: &EmailRequest,
+    caller: &Caller,
+) -> Result<(), AuthError> {
+    let email = body.parse()?;
+    if state.mail.is_none() {
+        return Ok(());
+    }
+    let email = email.as_ref();
+    if !limits::mail_request(state, route, caller.ip, email).await? {
+        state.audit(event(audit::Kind::MailRequestThrottled, None, caller.ip, route.as_str())).await;
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let (queued, kind) = match route {
+        MailRoute::ForgotPassword => {
+            (outbox::request_reset(&state.pool, email, now).await?, audit::Kind::PasswordResetRequested)
+        }
+        MailRoute::RequestVerify => {
+            (outbox::request_verify(&state.pool, email, now).await?, audit::Kind::VerifyRequested)
+        }
+    };
+    if queued.is_some() {
+        state.mail_queued();
+    }
+    // Only admins read the log; the client's answer is the same either way.
+    let detail = if queued.is_some() { "mail queued" } else { "no account to mail" };
+    state.audit(event(kind, queued, caller.ip, detail)).await;
+    Ok(())
+}
+
+fn event(kind: audit::Kind, user: Option<shared::domain::UserId>, ip: Option<IpAddr>, detail: &str) -> audit::Event {
+    audit::Event { client_ip: ip, detail: detail.to_owned(), ..audit::Event::new(kind, user) }
+}
