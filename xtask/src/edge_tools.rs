@@ -73,7 +73,7 @@ impl EdgeTools {
 }
 
 /// `npm ci` when node_modules is missing or older than the lockfile; node_modules/.bin.
-fn ensure_npm_packages() -> Result<PathBuf> {
+pub fn ensure_npm_packages() -> Result<PathBuf> {
     let lock = root().join("package-lock.json");
     let installed = root().join("node_modules").join(".package-lock.json");
     let fresh = match (installed.metadata().and_then(|m| m.modified()), lock.metadata().and_then(|m| m.modified())) {
@@ -82,7 +82,7 @@ fn ensure_npm_packages() -> Result<PathBuf> {
     };
     if !fresh {
         let npm = tools::which("npm").ok_or_else(|| Error::failed("npm not found: install Node.js and npm"))?;
-        eprintln!("xtask: installing the edge's npm packages (wrangler, workerd, wasm-opt, Node 22; a minute)");
+        eprintln!("xtask: installing the npm packages (wrangler, workerd, wasm-opt, Node 22, MailDev; a minute)");
         process::run(Command::new(npm).args(["ci", "--no-audit", "--no-fund"]).current_dir(root()))?;
     }
     Ok(root().join("node_modules").join(".bin"))

@@ -17,6 +17,7 @@ mod faults;
 mod fuzz;
 mod http1;
 mod interrupt;
+mod maildev;
 mod modules;
 mod net;
 mod newman;
@@ -45,12 +46,13 @@ usage: cargo xtask <command>
 
 commands:
   run            the whole system in dev mode: PostgreSQL (private unless DATABASE_URL is set),
-                 the origin, and the edge under wrangler dev and wasmtime serve; writes
-                 config/.env on first use
+                 the origin, the edge under wrangler dev and wasmtime serve, and MailDev for
+                 the origin's mail (unless SMTP_URL is set); writes config/.env on first use
   test [--quick] fmt, clippy, no_std and wasm builds, all tests (against DATABASE_URL or a
-                 private PostgreSQL), the PyJWT vectors, a minute of fuzzing per target,
-                 schemathesis, and the edge end to end (conformance, Postman, outages and the
-                 lockout attack on wrangler dev, workerd serve, wasmtime serve and spin up);
+                 private PostgreSQL; MailDev from npm for the mail tests), the PyJWT vectors, a
+                 minute of fuzzing per target, schemathesis, and the edge end to end
+                 (conformance, Postman, outages and the lockout attack on wrangler dev, workerd
+                 serve, wasmtime serve and spin up);
                  --quick skips clippy, the target builds, fuzzing, schemathesis and the edge
   fuzz [TARGET] [SECONDS]
                  fuzz one target of fuzz/ (token, signed, phc; default all) for SECONDS (60)

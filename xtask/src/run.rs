@@ -1,6 +1,7 @@
 //! `cargo xtask run`: the explicit dev mode. A fresh clone gets a `config/.env` with its own
 //! secret, a database (a private one unless `DATABASE_URL` names one), a running origin and the
-//! edge in front of it (`wrangler dev` and `wasmtime serve`).
+//! edge in front of it (`wrangler dev` and `wasmtime serve`), and MailDev, which receives the
+//! origin's mail and shows it on a web page (unless `SMTP_URL` names a mail server).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use crate::edge_tools::{self, EdgeTools};
 use crate::error::Result;
+use crate::maildev::{self, MailDev};
 use crate::net;
 use crate::postgres::Database;
 use crate::process;
@@ -35,6 +37,8 @@ const EDGE_SETTINGS: [&str; 11] = [
 ];
 /// The origin migrates its database before it listens; a cold start can take a while.
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
+/// The sender of the origin's mail unless the config sets `MAIL_FROM`.
+const DEFAULT_MAIL_FROM: &str = "jwt-auth <no-reply@localhost>";
 
 pub fn run() -> Result<()> {
     let config = load_config()?;
@@ -56,15 +60,38 @@ pub fn run() -> Result<()> {
     edge::build_worker(&tools)?;
     let component = edge::build_component()?;
     let wasmtime = edge_tools::wasmtime()?;
+    // The user's own mail server if they name one, else a MailDev that keeps every mail.
+    let maildev_install = match env_file::lookup(&config, "SMTP_URL") {
+        Some(_) => None,
+        None => Some(maildev::Install::ensure()?),
+    };
 
     net::ensure_free(&origin_addr, "ORIGIN_ADDR")?;
     for port in [WORKERD_PORT, WASMTIME_PORT] {
         net::ensure_free(&format!("127.0.0.1:{port}"), "nothing (stop what listens there)")?;
     }
+    let mut maildev = match &maildev_install {
+        Some(install) => Some(MailDev::start(
+            install,
+            Some(maildev::port_or_free(maildev::DEFAULT_SMTP_PORT)?),
+            Some(maildev::port_or_free(maildev::DEFAULT_WEB_PORT)?),
+        )?),
+        None => None,
+    };
     // Stopped newest first: the edges before the origin they call.
     let mut services = Supervisor::default();
     let mut origin = child_env(cargo(&["run", "--quiet", "--release", "-p", "origin", "--", "serve"]), &config);
     origin.env("DATABASE_URL", database.url()).env("ORIGIN_ADDR", &origin_addr);
+    if let Some(maildev) = &maildev {
+        origin.env("SMTP_URL", maildev.smtp_url());
+    }
+    if env_file::lookup(&config, "MAIL_FROM").is_none() {
+        origin.env("MAIL_FROM", DEFAULT_MAIL_FROM);
+    }
+    // The links in its mail lead to the edge, where clients call the API.
+    if env_file::lookup(&config, "PUBLIC_URL").is_none() {
+        origin.env("PUBLIC_URL", format!("http://127.0.0.1:{WORKERD_PORT}"));
+    }
     services.spawn("origin", &mut origin)?;
     services.wait_until("origin", STARTUP_LIMIT, || net::get_status(probe, "/").is_some())?;
 
@@ -89,14 +116,19 @@ pub fn run() -> Result<()> {
     }
     eprintln!("edge on workerd (wrangler): http://127.0.0.1:{WORKERD_PORT}");
     eprintln!("edge on wasmtime (WASI):    http://127.0.0.1:{WASMTIME_PORT}");
+    match &maildev {
+        Some(maildev) => eprintln!("mail (MailDev):             {}  (SMTP: {})", maildev.web_url(), maildev.smtp_url()),
+        None => eprintln!("mail:                       to SMTP_URL as set (no MailDev)"),
+    }
     let origin_bin = target_dir().join("release").join("origin");
     eprintln!("make an admin (in another terminal; the password is read from standard input):");
     eprintln!("  DATABASE_URL={} {} create-admin --username admin", database.url(), origin_bin.display());
     eprintln!("xtask: Ctrl-C stops everything");
 
-    let result = services.wait();
-    // The services go before the database they use.
+    let result = services.wait(|| maildev.as_mut().map_or(Ok(()), MailDev::check_running));
+    // The services go before the database they use, and MailDev after the origin that sends to it.
     drop(services);
+    drop(maildev);
     drop(database);
     result
 }

@@ -45,12 +45,13 @@ impl Supervisor {
         }
     }
 
-    /// Blocks until a service exits (an error: services are meant to run until stopped) or the
-    /// user interrupts.
-    pub fn wait(&mut self) -> Result<()> {
+    /// Blocks until a service exits (an error: services are meant to run until stopped), `check`
+    /// fails (for a service a handle of its own runs, such as MailDev), or the user interrupts.
+    pub fn wait(&mut self, mut check: impl FnMut() -> Result<()>) -> Result<()> {
         loop {
             interrupt::check()?;
             self.check_all_running()?;
+            check()?;
             sleep(POLL);
         }
     }

@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use crate::error::{Error, Result};
+use crate::maildev;
 use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
@@ -60,17 +61,29 @@ fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
     let Some(database) = database else {
         return Err(Error::failed("no database"));
     };
+    // The origin's mail tests start MailDevs of their own from it.
+    let mut mail = None;
+    summary.run("MailDev (npm)", || {
+        let install = maildev::Install::ensure()?;
+        let note = format!("{} with {}", install.cli.display(), install.node.display());
+        mail = Some(install);
+        Ok(Outcome::Passed(Some(note)))
+    })?;
+    let Some(mail) = mail else {
+        return Err(Error::failed("no MailDev"));
+    };
 
     if tools::which("cargo-nextest").is_some() {
         summary.run("tests (nextest)", || {
-            with_database(cargo(&["nextest", "run", "--workspace", "--all-features"]), &database)
+            with_services(cargo(&["nextest", "run", "--workspace", "--all-features"]), &database, &mail)
         })?;
         // nextest does not run doctests.
-        summary
-            .run("doctests", || with_database(cargo(&["test", "--workspace", "--all-features", "--doc"]), &database))?;
+        summary.run("doctests", || {
+            with_services(cargo(&["test", "--workspace", "--all-features", "--doc"]), &database, &mail)
+        })?;
     } else {
         summary.run("tests (cargo test)", || {
-            with_database(cargo(&["test", "--workspace", "--all-features"]), &database)
+            with_services(cargo(&["test", "--workspace", "--all-features"]), &database, &mail)
         })?;
     }
 
@@ -97,10 +110,13 @@ fn cargo_step(args: &[&str]) -> Result<Outcome> {
     Ok(Outcome::Passed(None))
 }
 
-/// The one variable the test processes get from xtask: the origin's integration tests create
-/// and drop a database per test on this server.
-fn with_database(mut command: Command, database: &Database) -> Result<Outcome> {
-    process::run(command.env("DATABASE_URL", database.url()))?;
+/// What the test processes get from xtask: the origin's integration tests create and drop a
+/// database per test on `DATABASE_URL`'s server, and start a MailDev per mail test with
+/// `$MAILDEV_NODE $MAILDEV_BIN`.
+fn with_services(mut command: Command, database: &Database, mail: &maildev::Install) -> Result<Outcome> {
+    command.env("DATABASE_URL", database.url());
+    mail.apply(&mut command);
+    process::run(&mut command)?;
     Ok(Outcome::Passed(None))
 }
 
