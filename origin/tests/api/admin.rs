@@ -98,6 +98,7 @@ async fn create_admin_creates_a_user_or_promotes_an_existing_one() {
     .unwrap();
     let created = origin::admin::create_admin(&config, "boss", None, "an-admin-passphrase-42").await.unwrap();
     assert_eq!((created.role, created.email.as_str()), (shared::domain::Role::Admin, "boss@example.com"));
+    assert!(created.email_verified, "an admin made from the command line is trusted with its address");
     let boss = app.tokens("boss", "an-admin-passphrase-42").await;
     assert_eq!(app.get("/users/admin", Some(&boss.access)).await.status(), StatusCode::OK);
 
@@ -105,6 +106,7 @@ async fn create_admin_creates_a_user_or_promotes_an_existing_one() {
     let promoted = origin::admin::create_admin(&config, "user", None, PASSWORD).await.unwrap();
     assert_eq!(promoted.role, shared::domain::Role::Admin);
     assert_eq!(promoted.email, "user@test.com");
+    assert!(promoted.email_verified);
     let weak = origin::admin::create_admin(&config, "boss2", None, "123456").await.unwrap_err();
     assert!(weak.contains("password"), "{weak}");
 }
