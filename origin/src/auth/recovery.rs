@@ -41,7 +41,6 @@ pub async fn reset_password(state: &AppState, body: &ResetPasswordRequest, calle
     }
     let changes = Changes { password_hash: Some(hash), ..Changes::default() };
     let updated = users::update_with(&transaction, user.id, &changes).await?.ok_or(AuthError::ResetPasswordBadToken)?;
-    account_tokens::void_resets(&transaction, user.id).await?;
     if state.mail.is_some() {
         outbox::queue(&transaction, user.id, MailKind::PasswordChanged, &updated.email, "", now).await?;
     }

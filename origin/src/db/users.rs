@@ -196,7 +196,8 @@ pub async fn update(pool: &Pool, id: UserId, changes: &Changes) -> Result<Option
     update_with(&client, id, changes).await
 }
 
-/// [`update`] within the caller's transaction.
+/// [`update`] within the caller's transaction. A new password also voids the user's reset
+/// tokens not yet spent.
 pub async fn update_with(
     client: &impl GenericClient,
     id: UserId,
@@ -238,6 +239,10 @@ pub async fn update_with(
             ],
         )
         .await?;
+    if row.is_some() && changes.password_hash.is_some() {
+        // A reset link asked for before the password changed must not undo the change.
+        super::account_tokens::void_resets(client, id).await?;
+    }
     row.as_ref().map(User::from_row).transpose()
 }
 

@@ -133,6 +133,21 @@ async fn an_expired_a_superseded_and_a_made_up_token_are_one_bad_token() {
 }
 
 #[tokio::test]
+async fn a_password_changed_otherwise_voids_the_reset_links_mailed_before() {
+    let maildev = MailDev::start().await;
+    let app = app_with_mail(&maildev, &[]).await;
+    let tokens = app.user("olga").await;
+    let token = reset_token(&app, &maildev, "olga@test.com", 1).await;
+    let change = json!({"password": NEW_PASSWORD, "current_password": PASSWORD});
+    assert_eq!(app.patch_me(&tokens.access, &change).await.status(), StatusCode::OK);
+    assert_eq!(
+        reset(&app, &token, "yet-another-passphrase-3").await,
+        (StatusCode::BAD_REQUEST, detail("RESET_PASSWORD_BAD_TOKEN"))
+    );
+    assert_eq!(app.login("olga", NEW_PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn no_stored_value_works_as_a_token() {
     let maildev = MailDev::start().await;
     let app = app_with_mail(&maildev, &[]).await;
