@@ -5,6 +5,7 @@
 use std::fmt;
 
 use http::HeaderName;
+use shared::assurance::Aal2Policy;
 use shared::contract::{SERVICE_TOKEN_VAR, ServiceTokens};
 use shared::token::TokenService;
 
@@ -38,6 +39,8 @@ pub struct EdgeConfig {
     /// passed on to the origin. Unset, none is: a header the client wrote itself must not be
     /// trusted (`wasmtime serve` and `workerd serve` write none).
     pub client_addr_header: Option<HeaderName>,
+    /// `REQUIRE_AAL2`: the routes that refuse a token without a second factor.
+    pub require_aal2: Aal2Policy,
 }
 
 /// Where a host writes the client's address: the adapter says, the configuration picks.
@@ -90,6 +93,7 @@ impl EdgeConfig {
             service_tokens,
             cors: Cors::parse(get("CORS_ALLOWED_ORIGINS").as_deref().unwrap_or("")),
             client_addr_header,
+            require_aal2: Aal2Policy::parse(get(Aal2Policy::VAR).as_deref()).map_err(|e| ConfigError(e.to_string()))?,
         })
     }
 }

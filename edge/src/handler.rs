@@ -10,6 +10,7 @@
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use shared::api::TokenPair;
+use shared::assurance::{Aal, Assurance, SecondFactor};
 use shared::contract::http_header::{CLIENT_IP, REQUEST_ID, SERVICE_TOKEN};
 use shared::contract::{Access, Grant, GrantRoute};
 use shared::domain::{Role, TokenKind, UserId};
@@ -103,8 +104,7 @@ impl<O: OriginClient> Edge<O> {
         // reach no handler, so the origin's 404 or 405 needs no token.
         match shared::contract::access(method.as_str(), path) {
             Access::Open => self.pass(method, cx, body).await,
-            Access::Bearer => self.gated(method, false, cx, body).await,
-            Access::Admin => self.gated(method, true, cx, body).await,
+            access => self.gated(method, path, access, cx, body).await,
         }
     }
 
@@ -157,21 +157,36 @@ impl<O: OriginClient> Edge<O> {
         };
         // The origin names the generation and its time: a repeat in the grace window signs the
         // very pair signed before.
-        let ticket = Ticket { sid: grant.sid, generation: grant.generation, issued_at: grant.issued_at };
+        let Some(factor) = SecondFactor::parse(&grant.second_factor) else {
+            return Refusal::OriginUnavailable.to_response();
+        };
+        let assurance = Assurance { factor, auth_time: grant.auth_time };
+        let ticket = Ticket { sid: grant.sid, generation: grant.generation, issued_at: grant.issued_at, assurance };
         let pair = TokenPair { device_token: grant.device_token, ..self.config.tokens.issue_pair(&subject, &ticket) };
         pair.to_response()
     }
 
-    /// The `/users` routes: the access token (and for `/users/admin` the admin role) is checked
-    /// here; the origin checks again what only the database knows.
-    async fn gated<B: LazyBody>(&self, method: &Method, admin: bool, cx: &Context<'_>, body: B) -> Response<Vec<u8>> {
+    /// The `/users` routes: the access token (and for `/users/admin` the admin role, and where
+    /// `REQUIRE_AAL2` says, a second factor) is checked here; the origin checks again what only the
+    /// database knows.
+    async fn gated<B: LazyBody>(
+        &self,
+        method: &Method,
+        path: &str,
+        access: Access,
+        cx: &Context<'_>,
+        body: B,
+    ) -> Response<Vec<u8>> {
         let token = match self.access_token(cx) {
             Ok(token) => token,
             Err(None) => return Refusal::NotAuthenticated.to_response(),
             Err(Some(_)) => return Refusal::InvalidToken.to_response(),
         };
-        if admin && token.subject.role != Role::Admin {
+        if access == Access::Admin && token.subject.role != Role::Admin {
             return Refusal::Forbidden.to_response();
+        }
+        if token.assurance.aal() != Aal::Aal2 && self.config.require_aal2.demands(access, method.as_str(), path) {
+            return Refusal::InsufficientUserAuthentication.to_response();
         }
         self.pass(method, cx, body).await
     }

@@ -36,7 +36,7 @@ fn tokens(secret: &str) -> TokenService {
 }
 
 fn ticket(sid: &str, issued_at: u64) -> Ticket {
-    Ticket { sid: sid.into(), generation: 0, issued_at }
+    Ticket { sid: sid.into(), generation: 0, issued_at, assurance: shared::assurance::Assurance::password(issued_at) }
 }
 
 fn token(role: Role, kind: TokenKind) -> String {
@@ -578,4 +578,61 @@ fn the_fallbacks_are_a_bad_request_and_an_unconfigured_service() {
     );
     assert_eq!(logged, [err.to_string()]);
     assert!(logged[0].contains("JWT_SECRET"), "the operator reads why: {}", logged[0]);
+}
+
+#[tokio::test]
+async fn under_require_aal2_an_aal1_token_gets_the_step_up_challenge_without_reaching_the_origin() {
+    use shared::assurance::{Assurance, SecondFactor};
+    let issue = |assurance: Assurance| {
+        let subject =
+            Subject { user_id: UserId(7), username: "root".into(), role: Role::Admin, ver: 3, email_verified: true };
+        let ticket = Ticket { sid: "s".into(), generation: 0, issued_at: NOW, assurance };
+        tokens(SECRET).issue(&subject, TokenKind::Access, &ticket)
+    };
+    let aal1 = issue(Assurance::password(NOW));
+    let aal2 = issue(Assurance { factor: SecondFactor::Totp, auth_time: NOW });
+    for (policy, method, path, guarded) in [
+        ("admin", Method::GET, "/users/admin", true),
+        ("admin", Method::DELETE, "/users/admin/7/mfa", true),
+        ("admin", Method::PATCH, "/users", false),
+        ("all", Method::PATCH, "/users", true),
+        ("all", Method::GET, "/users", false),
+        ("all", Method::POST, "/users/mfa/totp", false),
+        ("all", Method::POST, "/auth/logout", false),
+    ] {
+        let edge = Edge::new(
+            config_with(&[("REQUIRE_AAL2", policy)]),
+            RecordingOrigin::answering([origin_json(200, json!({}))]),
+        );
+        let response = edge.handle(request(method.clone(), path, Some(&aal1), "{}"), NOW).await;
+        let origin = edge.into_origin();
+        if guarded {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{policy} {method} {path}");
+            let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+            assert_eq!(
+                challenge,
+                r#"Bearer error="insufficient_user_authentication", error_description="A second factor is required", acr_values="aal2""#
+            );
+            assert!(origin.requests.borrow().is_empty(), "{policy} {method} {path} reached the origin");
+        } else {
+            assert_eq!(response.status(), StatusCode::OK, "{policy} {method} {path}");
+        }
+        let edge = Edge::new(
+            config_with(&[("REQUIRE_AAL2", policy)]),
+            RecordingOrigin::answering([origin_json(200, json!({}))]),
+        );
+        let response = edge.handle(request(method.clone(), path, Some(&aal2), "{}"), NOW).await;
+        assert_eq!(response.status(), StatusCode::OK, "aal2: {policy} {method} {path}");
+    }
+    let bad = EdgeConfig::from_lookup(
+        |name| match name {
+            "JWT_SECRET" => Some(SECRET.into()),
+            "ORIGIN_URL" => Some("http://origin.test".into()),
+            "EDGE_SERVICE_TOKEN" => Some("edge-service-token-0123456789abcdef".into()),
+            "REQUIRE_AAL2" => Some("sometimes".into()),
+            _ => None,
+        },
+        HostAddr::Named,
+    );
+    assert!(bad.unwrap_err().to_string().contains("REQUIRE_AAL2"));
 }

@@ -36,6 +36,7 @@ const edge :Workerd.Worker = (
     (name = "REFRESH_TOKEN_TTL_SECS", fromEnvironment = "REFRESH_TOKEN_TTL_SECS"),
     (name = "EDGE_SERVICE_TOKEN", fromEnvironment = "EDGE_SERVICE_TOKEN"),
     (name = "CORS_ALLOWED_ORIGINS", fromEnvironment = "CORS_ALLOWED_ORIGINS"),
+    (name = "REQUIRE_AAL2", fromEnvironment = "REQUIRE_AAL2"),
     # Unset here: nothing in front of workerd serve writes the client's address, so the edge
     # reports none rather than one the client could choose (set it behind a proxy that does).
     (name = "EDGE_CLIENT_ADDR_HEADER", fromEnvironment = "EDGE_CLIENT_ADDR_HEADER"),

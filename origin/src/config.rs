@@ -11,7 +11,9 @@ use shared::policy::PasswordPolicy;
 use shared::token::TokenService;
 
 use crate::mail::MailSettings;
+use crate::sealing::SealingKeys;
 use crate::throttle::Policies;
+use shared::assurance::Aal2Policy;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,13 @@ pub struct Config {
     pub mail: Option<MailSettings>,
     /// `REQUIRE_VERIFIED_EMAIL` (default false): a user whose address is unconfirmed cannot log in.
     pub require_verified_email: bool,
+    /// `MFA_ENCRYPTION_KEYS`: the keys TOTP secrets are sealed under. Unset: no one can enrol a
+    /// second factor (the enrolment answers 503 and the log says why).
+    pub mfa_keys: Option<SealingKeys>,
+    /// `AAL2_MAX_AGE_SECS` (default 43,200: 12 hours): how long a second factor lifts a session.
+    pub aal2_max_age_secs: u64,
+    /// `REQUIRE_AAL2`: the routes that refuse a token without a second factor.
+    pub require_aal2: Aal2Policy,
 }
 
 impl Config {
@@ -92,6 +101,13 @@ impl Config {
         }
         let throttles = Policies::from_lookup(get).map_err(ConfigError)?;
         let mail = MailSettings::from_lookup(get).map_err(ConfigError)?;
+        let mfa_keys = get(SealingKeys::VAR).map(|raw| SealingKeys::parse(&raw)).transpose().map_err(ConfigError)?;
+        let aal2_max_age_secs = parse_or(&get, "AAL2_MAX_AGE_SECS", 43_200u64)?;
+        if !(60..=30 * 24 * 3600).contains(&aal2_max_age_secs) {
+            return Err(ConfigError("AAL2_MAX_AGE_SECS must be between 60 and 2592000 (30 days)".into()));
+        }
+        let require_aal2 =
+            Aal2Policy::parse(get(Aal2Policy::VAR).as_deref()).map_err(|e| ConfigError(e.to_string()))?;
         let require_verified_email = match get("REQUIRE_VERIFIED_EMAIL").as_deref() {
             None | Some("false" | "0") => false,
             Some("true" | "1") => true,
@@ -139,6 +155,9 @@ impl Config {
             service_tokens,
             mail,
             require_verified_email,
+            mfa_keys,
+            aal2_max_age_secs,
+            require_aal2,
         })
     }
 }

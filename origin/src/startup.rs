@@ -99,7 +99,13 @@ impl Application {
             outage: Arc::default(),
             mail,
             require_verified_email: config.require_verified_email,
+            mfa_keys: config.mfa_keys.clone().map(Arc::new),
+            aal2_max_age_secs: config.aal2_max_age_secs,
+            require_aal2: config.require_aal2,
         };
+        if state.mfa_keys.is_none() {
+            tracing::warn!("MFA_ENCRYPTION_KEYS is unset: no one can turn a second factor on");
+        }
         let (listener, local_addr) = bind(config.addr).await?;
         let metrics = match config.metrics_addr {
             Some(addr) => {
@@ -165,6 +171,10 @@ async fn purge(state: AppState) {
             ("throttle counters", db::throttles::purge(&state.pool, now).await),
             ("devices and login sources", db::devices::purge(&state.pool, now).await),
             ("reset and verify tokens", db::account_tokens::purge(&state.pool, now).await),
+            (
+                "second-factor logins and enrolments",
+                db::mfa::purge(&state.pool, now, now.saturating_sub(shared::mfa::ENROLMENT_TTL_SECS)).await,
+            ),
             ("sessions", db::sessions::purge(&state.pool, now.saturating_sub(retention.sessions_secs)).await),
             ("audit events", db::audit::purge(&state.pool, now.saturating_sub(retention.audit_secs)).await),
         ];

@@ -15,9 +15,11 @@ use crate::hasher::PasswordHasher;
 use crate::mail::MailService;
 use crate::metrics::Metrics;
 use crate::outage_log::OutageLog;
+use crate::sealing::SealingKeys;
 use crate::slot_lines::SlotLines;
 use crate::telemetry::Chain;
 use crate::throttle::Policies;
+use shared::assurance::Aal2Policy;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,6 +47,12 @@ pub struct AppState {
     pub mail: Option<Arc<MailService>>,
     /// `REQUIRE_VERIFIED_EMAIL`.
     pub require_verified_email: bool,
+    /// `MFA_ENCRYPTION_KEYS`, if set.
+    pub mfa_keys: Option<Arc<SealingKeys>>,
+    /// `AAL2_MAX_AGE_SECS`.
+    pub aal2_max_age_secs: u64,
+    /// `REQUIRE_AAL2`.
+    pub require_aal2: Aal2Policy,
 }
 
 impl AppState {

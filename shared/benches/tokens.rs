@@ -30,6 +30,7 @@ use jwt_simple::prelude::{
 };
 use jwt_simple::reexports::ct_codecs::Decoder as _;
 use serde::{Deserialize, Serialize};
+use shared::assurance::Assurance;
 use shared::domain::{Role, TokenKind, UserId};
 use shared::session::Ticket;
 use shared::token::{Keyring, LEEWAY_SECS, MAX_TOKEN_LEN, Subject, TokenService, TokenSettings};
@@ -105,7 +106,7 @@ fn fixture() -> Fixture {
     let sid = TokenService::random_id();
     // jsonwebtoken reads the system clock, so the tokens are issued now.
     let now = now();
-    let ticket = Ticket { sid: sid.clone(), generation: 0, issued_at: now };
+    let ticket = Ticket { sid: sid.clone(), generation: 0, issued_at: now, assurance: Assurance::password(now) };
     let token = service.issue(&subject, TokenKind::Access, &ticket);
 
     let mut jwt_header = Header::new(Algorithm::HS256);

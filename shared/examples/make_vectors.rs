@@ -17,6 +17,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc, reason = "a std program beside the no_std crate")]
 
 use serde_json::{Value, json};
+use shared::assurance::{Assurance, SecondFactor};
 use shared::domain::{Role, UserId};
 use shared::password::{self, HashPolicy, SALT_LEN};
 use shared::policy::Password;
@@ -52,7 +53,9 @@ fn main() {
         ver: 2,
         email_verified: false,
     };
-    let ticket = Ticket { sid: SID.into(), generation: 0, issued_at: NOW };
+    // A session lifted by a TOTP code a minute before: the tokens carry every assurance claim.
+    let assurance = Assurance { factor: SecondFactor::Totp, auth_time: NOW - 60 };
+    let ticket = Ticket { sid: SID.into(), generation: 0, issued_at: NOW, assurance };
     let pair = service.issue_pair(&subject, &ticket);
     let eddsa_keys = Keyring::single(Algorithm::EdDsa, EDDSA_SEED).expect("the RFC 8032 seed is a valid seed");
     let eddsa = TokenService::new(eddsa_keys, settings.clone()).expect("the default settings are valid");
@@ -78,6 +81,11 @@ fn main() {
             "username": subject.username,
             "role": subject.role.as_str(),
             "ver": subject.ver,
+            "email_verified": subject.email_verified,
+            "aal": assurance.aal().as_str(),
+            "acr": assurance.aal().as_str(),
+            "amr": assurance.amr(),
+            "auth_time": assurance.auth_time,
         },
         "sid": SID,
         "access_token": pair.access_token,

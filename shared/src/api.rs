@@ -149,13 +149,19 @@ impl EmailRequest {
     }
 }
 
-/// `POST /auth/reset-password`: the token from the mailed link, and the new password.
+/// `POST /auth/reset-password`: the token from the mailed link, and the new password; for a user
+/// with a second factor also a `code` from the authenticator app or a `recovery_code`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResetPasswordRequest {
     pub token: String,
     #[cfg_attr(feature = "openapi", schema(min_length = 15, max_length = 128, format = Password))]
     pub password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
 }
 
 impl ResetPasswordRequest {
@@ -173,6 +179,109 @@ impl ResetPasswordRequest {
         let mut errors = Vec::new();
         let password = collect(&mut errors, "password", Password::new_password(&self.password, policy, context));
         password.ok_or(errors)
+    }
+}
+
+/// `POST /users/mfa/totp`, `DELETE /users/mfa/totp`, `POST /users/mfa/recovery-codes`: the
+/// current password, which every change of the second factor asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CurrentPassword {
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    pub current_password: String,
+}
+
+/// A TOTP factor being enrolled, shown once: the secret for an authenticator app, as base32 and
+/// as the `otpauth://` URI a QR code carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaEnrolment {
+    #[cfg_attr(feature = "openapi", schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))]
+    pub secret: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "otpauth://totp/jwt-auth:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=jwt-auth")
+    )]
+    pub otpauth_uri: String,
+}
+
+/// `POST /users/mfa/totp/confirm`: the first code of the new factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaCode {
+    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
+    pub code: String,
+}
+
+/// The factor confirmed: its recovery codes, shown once, and a pair of this session lifted to
+/// `aal2`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaConfirmed {
+    pub recovery_codes: Vec<String>,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+/// Fresh recovery codes, shown once; the earlier set is void.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// `GET /users/mfa`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaStatus {
+    /// Whether a confirmed TOTP factor guards the logins.
+    pub totp: bool,
+    pub recovery_codes_left: i64,
+}
+
+/// `POST /auth/mfa`: a login's `mfa_token` and its second factor, a `code` or a `recovery_code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaLogin {
+    pub mfa_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+}
+
+/// A second factor as given: a TOTP code or a recovery code, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GivenFactor {
+    Totp(String),
+    RecoveryCode([u8; 32]),
+    /// A recovery code that no recovery code can be: wrong, as a wrong one.
+    Malformed,
+}
+
+impl GivenFactor {
+    /// `code` or `recovery_code`, exactly one; `None` when neither came.
+    ///
+    /// # Errors
+    /// Both at once, or a `code` that is not six digits, as the 422 lists them.
+    pub fn parse(code: Option<&str>, recovery_code: Option<&str>) -> Result<Option<Self>, Vec<FieldError>> {
+        match (code, recovery_code) {
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(alloc::vec![FieldError::body(
+                "recovery_code",
+                "value_error",
+                "Give either code or recovery_code, not both"
+            )]),
+            (Some(code), None) => crate::mfa::totp_code(code)
+                .map(|code| Some(Self::Totp(code)))
+                .ok_or_else(|| alloc::vec![FieldError::body("code", "value_error", "A code is six digits")]),
+            (None, Some(recovery)) => {
+                Ok(Some(crate::mfa::recovery_code_digest(recovery).map_or(Self::Malformed, Self::RecoveryCode)))
+            }
+        }
     }
 }
 

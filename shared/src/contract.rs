@@ -55,10 +55,12 @@ pub enum GrantRoute {
     Login,
     /// `POST /auth/refresh`: the edge verifies the refresh token first; a bad one never travels.
     Refresh,
+    /// `POST /auth/mfa`: a login's `mfa_token` and its second factor.
+    Mfa,
 }
 
 impl GrantRoute {
-    pub const ALL: [Self; 3] = [Self::Token, Self::Login, Self::Refresh];
+    pub const ALL: [Self; 4] = [Self::Token, Self::Login, Self::Refresh, Self::Mfa];
 
     /// The route a client calls (always `POST`).
     #[must_use]
@@ -67,6 +69,7 @@ impl GrantRoute {
             Self::Token => "/auth/token",
             Self::Login => "/auth/login",
             Self::Refresh => "/auth/refresh",
+            Self::Mfa => "/auth/mfa",
         }
     }
 
@@ -77,6 +80,7 @@ impl GrantRoute {
             Self::Token => "/internal/v1/auth/token",
             Self::Login => "/internal/v1/auth/login",
             Self::Refresh => "/internal/v1/auth/refresh",
+            Self::Mfa => "/internal/v1/auth/mfa",
         }
     }
 
@@ -102,6 +106,12 @@ pub struct Grant {
     pub sid: String,
     pub generation: u32,
     pub issued_at: u64,
+    /// The session's second factor (empty: none) and when the user authenticated: the
+    /// generation's assurance.
+    #[serde(default)]
+    pub second_factor: String,
+    #[serde(default)]
+    pub auth_time: u64,
     /// Whether the user has confirmed their email address (the tokens' `email_verified`).
     #[serde(default)]
     pub email_verified: bool,
@@ -140,12 +150,17 @@ const ROUTES: &[Rule] = &[
     Rule { pattern: "/users/sessions", methods: READ, access: Access::Bearer },
     Rule { pattern: "/users/devices", methods: READ, access: Access::Bearer },
     Rule { pattern: "/users/devices/{id}", methods: &["DELETE"], access: Access::Bearer },
+    Rule { pattern: "/users/mfa", methods: READ, access: Access::Bearer },
+    Rule { pattern: "/users/mfa/totp", methods: &["POST", "DELETE"], access: Access::Bearer },
+    Rule { pattern: "/users/mfa/totp/confirm", methods: &["POST"], access: Access::Bearer },
+    Rule { pattern: "/users/mfa/recovery-codes", methods: &["POST"], access: Access::Bearer },
     Rule { pattern: "/auth/logout", methods: &["POST"], access: Access::Bearer },
     Rule { pattern: "/auth/logout-all", methods: &["POST"], access: Access::Bearer },
     Rule { pattern: "/users/admin", methods: READ, access: Access::Admin },
     Rule { pattern: "/users/admin/audit", methods: READ, access: Access::Admin },
     Rule { pattern: "/users/admin/{id}", methods: READ_CHANGE_DELETE, access: Access::Admin },
     Rule { pattern: "/users/admin/{id}/sessions", methods: &["DELETE"], access: Access::Admin },
+    Rule { pattern: "/users/admin/{id}/mfa", methods: &["DELETE"], access: Access::Admin },
 ];
 
 /// What `method` on `path` asks of its caller.

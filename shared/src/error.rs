@@ -35,6 +35,11 @@ pub mod detail {
     pub const VERIFY_USER_BAD_TOKEN: &str = "VERIFY_USER_BAD_TOKEN";
     pub const VERIFY_USER_ALREADY_VERIFIED: &str = "VERIFY_USER_ALREADY_VERIFIED";
     pub const LOGIN_USER_NOT_VERIFIED: &str = "LOGIN_USER_NOT_VERIFIED";
+    // The second factor's.
+    pub const MFA_REQUIRED: &str = "MFA_REQUIRED";
+    pub const MFA_BAD_CODE: &str = "MFA_BAD_CODE";
+    pub const MFA_TOKEN_INVALID: &str = "MFA_TOKEN_INVALID";
+    pub const INSUFFICIENT_USER_AUTHENTICATION: &str = "A second factor is required";
 }
 
 /// `{"detail": "..."}`.

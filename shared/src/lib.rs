@@ -15,6 +15,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod api;
+pub mod assurance;
 pub mod contract;
 pub mod domain;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod fuzz;
 #[cfg(feature = "jwt")]
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod policy;
 pub mod refusal;

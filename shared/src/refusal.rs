@@ -2,6 +2,7 @@
 //! (RFC 6750), its `Retry-After` and whether it must not be cached, decided once. The origin's
 //! error type and the edge both render a [`Refusal`], so a refusal is the same bytes on every host.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::{ErrorBody, FieldError, ValidationBody, detail};
@@ -33,6 +34,15 @@ pub enum Refusal {
     VerifyUserAlreadyVerified,
     /// The right password of a user whose address is unconfirmed, while `REQUIRE_VERIFIED_EMAIL` (400).
     LoginUserNotVerified,
+    /// The right password of a user with a second factor (403): no pair, but the `mfa_token` the
+    /// code goes with (a login), or none (a password reset, which takes the code in its body).
+    MfaRequired(Option<String>),
+    /// A wrong TOTP or recovery code (400).
+    MfaBadCode,
+    /// An `mfa_token` that is unknown, expired, spent or killed by wrong codes (400).
+    MfaTokenInvalid,
+    /// A valid token whose session lacks the second factor the route demands (401, RFC 9470).
+    InsufficientUserAuthentication,
     NotFound,
     MethodNotAllowed,
     /// A request the host could not turn into one the API reads (a header `http` refuses).
@@ -67,6 +77,8 @@ pub enum Refusal {
 pub const CHALLENGE: &str = "Bearer";
 /// `WWW-Authenticate` of a 401 whose token failed a check.
 pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer error="invalid_token""#;
+/// `WWW-Authenticate` of a 401 whose session lacks the second factor (RFC 9470 step-up).
+pub const STEP_UP_CHALLENGE: &str = r#"Bearer error="insufficient_user_authentication", error_description="A second factor is required", acr_values="aal2""#;
 /// Seconds a client is asked to wait before retrying when a dependency is down.
 pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
@@ -75,15 +87,20 @@ impl Refusal {
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
-            Self::NotAuthenticated | Self::InvalidToken | Self::BadCredentials => 401,
+            Self::NotAuthenticated
+            | Self::InvalidToken
+            | Self::BadCredentials
+            | Self::InsufficientUserAuthentication => 401,
             Self::InactiveUser
             | Self::BadRequest
             | Self::BodyUnreadable
             | Self::ResetPasswordBadToken
             | Self::VerifyUserBadToken
             | Self::VerifyUserAlreadyVerified
-            | Self::LoginUserNotVerified => 400,
-            Self::Forbidden | Self::WrongCurrentPassword => 403,
+            | Self::LoginUserNotVerified
+            | Self::MfaBadCode
+            | Self::MfaTokenInvalid => 400,
+            Self::Forbidden | Self::WrongCurrentPassword | Self::MfaRequired(_) => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Taken | Self::LastAdmin => 409,
@@ -116,6 +133,10 @@ impl Refusal {
             Self::VerifyUserBadToken => detail::VERIFY_USER_BAD_TOKEN,
             Self::VerifyUserAlreadyVerified => detail::VERIFY_USER_ALREADY_VERIFIED,
             Self::LoginUserNotVerified => detail::LOGIN_USER_NOT_VERIFIED,
+            Self::MfaRequired(_) => detail::MFA_REQUIRED,
+            Self::MfaBadCode => detail::MFA_BAD_CODE,
+            Self::MfaTokenInvalid => detail::MFA_TOKEN_INVALID,
+            Self::InsufficientUserAuthentication => detail::INSUFFICIENT_USER_AUTHENTICATION,
             Self::NotFound => detail::NOT_FOUND,
             Self::MethodNotAllowed => detail::METHOD_NOT_ALLOWED,
             Self::BadRequest => detail::BAD_REQUEST,
@@ -139,6 +160,7 @@ impl Refusal {
     pub fn challenge(&self) -> Option<&'static str> {
         match self {
             Self::InvalidToken => Some(INVALID_TOKEN_CHALLENGE),
+            Self::InsufficientUserAuthentication => Some(STEP_UP_CHALLENGE),
             Self::NotAuthenticated | Self::BadCredentials => Some(CHALLENGE),
             _ => None,
         }
@@ -155,10 +177,10 @@ impl Refusal {
     }
 
     /// Whether the answer must not be stored by any cache (`Cache-Control: no-store`): one that
-    /// carries a secret. None of today's refusals does.
+    /// carries a secret (an `mfa_token`).
     #[must_use]
     pub fn no_store(&self) -> bool {
-        false
+        matches!(self, Self::MfaRequired(Some(_)))
     }
 
     /// The JSON body.
@@ -166,6 +188,9 @@ impl Refusal {
     pub fn body(&self) -> Vec<u8> {
         let rendered = match self {
             Self::Invalid(fields) => serde_json::to_vec(&ValidationBody { detail: fields.clone() }),
+            Self::MfaRequired(Some(mfa_token)) => {
+                serde_json::to_vec(&serde_json::json!({"detail": detail::MFA_REQUIRED, "mfa_token": mfa_token}))
+            }
             other => serde_json::to_vec(&ErrorBody::new(other.detail().unwrap_or(detail::INTERNAL))),
         };
         // Serializing strings into a Vec cannot fail; the fallback keeps the shape regardless.
@@ -198,7 +223,6 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::String;
     use alloc::vec;
 
     fn body(refusal: &Refusal) -> String {
@@ -210,7 +234,7 @@ mod tests {
     fn each_refusal_is_pinned_to_its_status_body_and_headers() {
         // (refusal, status, detail, WWW-Authenticate, Retry-After)
         type Case = (Refusal, u16, &'static str, Option<&'static str>, Option<u64>);
-        let cases: [Case; 25] = [
+        let cases: [Case; 29] = [
             (Refusal::NotAuthenticated, 401, "Not authenticated", Some("Bearer"), None),
             (
                 Refusal::InvalidToken,
@@ -248,6 +272,16 @@ mod tests {
             (Refusal::VerifyUserBadToken, 400, "VERIFY_USER_BAD_TOKEN", None, None),
             (Refusal::VerifyUserAlreadyVerified, 400, "VERIFY_USER_ALREADY_VERIFIED", None, None),
             (Refusal::LoginUserNotVerified, 400, "LOGIN_USER_NOT_VERIFIED", None, None),
+            (Refusal::MfaRequired(None), 403, "MFA_REQUIRED", None, None),
+            (Refusal::MfaBadCode, 400, "MFA_BAD_CODE", None, None),
+            (Refusal::MfaTokenInvalid, 400, "MFA_TOKEN_INVALID", None, None),
+            (
+                Refusal::InsufficientUserAuthentication,
+                401,
+                "A second factor is required",
+                Some(STEP_UP_CHALLENGE),
+                None,
+            ),
         ];
         for (refusal, status, detail, challenge, retry_after) in cases {
             assert_eq!(refusal.status(), status, "{refusal:?}");
@@ -266,6 +300,13 @@ mod tests {
             body(&refusal),
             r#"{"detail":[{"loc":["body","username"],"msg":"Field required","type":"missing"}]}"#
         );
+    }
+
+    #[test]
+    fn a_step_up_login_answers_its_mfa_token_never_to_be_cached() {
+        let refusal = Refusal::MfaRequired(Some("t0k".into()));
+        assert_eq!(body(&refusal), r#"{"detail":"MFA_REQUIRED","mfa_token":"t0k"}"#);
+        assert!(refusal.no_store());
     }
 
     #[cfg(feature = "http")]

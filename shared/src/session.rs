@@ -10,6 +10,7 @@
 use alloc::format;
 use alloc::string::String;
 
+use crate::assurance::Assurance;
 use crate::domain::TokenKind;
 
 /// A session's place in its rotation: which pair to sign, and when it was first issued.
@@ -20,6 +21,8 @@ pub struct Ticket {
     pub generation: u32,
     /// When this generation was issued (seconds since the epoch): its tokens' `iat` and `nbf`.
     pub issued_at: u64,
+    /// How strongly the session was authenticated, as of this generation.
+    pub assurance: Assurance,
 }
 
 impl Ticket {
@@ -85,7 +88,7 @@ mod tests {
 
     #[test]
     fn the_jti_names_the_generation_and_kind_of_one_family() {
-        let ticket = Ticket { sid: SID.into(), generation: 12, issued_at: 0 };
+        let ticket = Ticket { sid: SID.into(), generation: 12, issued_at: 0, assurance: Assurance::password(0) };
         let jti = ticket.jti(TokenKind::Refresh);
         assert_eq!(generation_of(&jti, SID, TokenKind::Refresh), Some(12));
         assert_eq!(generation_of(&jti, SID, TokenKind::Access), None, "another kind");

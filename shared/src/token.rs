@@ -1,8 +1,9 @@
 //! Token issue and verify: HS256 JWTs that PyJWT and the `jsonwebtoken` crate verify with the
 //! same secret. Claims: `sub` (user id), `username`, `role`, `typ` (access | refresh), `iat`,
 //! `exp`, `nbf`, `iss`, `aud`, `jti`, `sid` (the session, i.e. token family) and `ver` (the user's
-//! token version, bumped by a password change) and `email_verified` (whether the user confirmed
-//! their address when it was issued; absent in older tokens, which read as `false`); the header
+//! token version, bumped by a password change), `email_verified` (whether the user confirmed
+//! their address when it was issued; absent in older tokens, which read as `false`), and the
+//! session's assurance (`aal`, `acr`, `amr`, `auth_time`: [`crate::assurance`]); the header
 //! carries `kid`.
 //!
 //! The verifier pins the algorithm and the keys: `none`, another algorithm, an unknown `kid`, a
@@ -11,11 +12,13 @@
 //! Time is always passed in (`now`, seconds since the epoch), never read here.
 
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 use jwt_simple::prelude::{Duration, JWTClaims, Token, VerificationOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::api::TokenPair;
+use crate::assurance::{Aal, Assurance};
 use crate::domain::{Role, TokenKind, UserId};
 pub use crate::keys::{Algorithm, EXAMPLE_SECRET, KeyConfigError, Keyring, MIN_SECRET_LEN};
 use crate::session::Ticket;
@@ -109,6 +112,8 @@ pub struct VerifiedToken {
     pub jti: String,
     pub issued_at: u64,
     pub expires_at: u64,
+    /// How strongly its session was authenticated.
+    pub assurance: Assurance,
 }
 
 impl VerifiedToken {
@@ -129,6 +134,15 @@ struct OurClaims {
     ver: i64,
     #[serde(default)]
     email_verified: bool,
+    // RFC 8176 / 9470 / OIDC. Absent in tokens from before a second factor existed: `aal1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aal: Option<Aal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acr: Option<Aal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth_time: Option<u64>,
 }
 
 /// Reads the token configuration by the names every host uses (`JWT_SECRET` or `JWT_KEYS`,
@@ -243,6 +257,10 @@ impl TokenService {
                 sid: ticket.sid.clone(),
                 ver: subject.ver,
                 email_verified: subject.email_verified,
+                amr: Some(ticket.assurance.amr().iter().map(|method| (*method).to_string()).collect()),
+                aal: Some(ticket.assurance.aal()),
+                acr: Some(ticket.assurance.aal()),
+                auth_time: Some(ticket.assurance.auth_time),
             },
         };
         self.keys.sign(claims)
@@ -298,6 +316,11 @@ impl TokenService {
         let user_id = claims.subject.as_deref().and_then(UserId::parse_subject).ok_or(invalid("subject"))?;
         let jti = claims.jwt_id.ok_or(invalid("missing jti"))?;
         let custom = claims.custom;
+        if custom.acr.is_some() && custom.acr != custom.aal {
+            return Err(invalid("acr and aal differ"));
+        }
+        let assurance = Assurance::from_claims(custom.aal, custom.amr.as_deref(), custom.auth_time, iat.as_secs())
+            .ok_or(invalid("assurance claims"))?;
         Ok(VerifiedToken {
             subject: Subject {
                 user_id,
@@ -311,6 +334,7 @@ impl TokenService {
             jti,
             issued_at: iat.as_secs(),
             expires_at: exp.as_secs(),
+            assurance,
         })
     }
 }
@@ -393,7 +417,7 @@ mod tests {
     }
 
     fn ticket() -> Ticket {
-        Ticket { sid: "s".into(), generation: 0, issued_at: NOW }
+        Ticket { sid: "s".into(), generation: 0, issued_at: NOW, assurance: Assurance::password(NOW) }
     }
 
     #[test]

@@ -90,6 +90,8 @@ struct IssuedSubject {
     username: String,
     role: Role,
     ver: i64,
+    aal: String,
+    auth_time: u64,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +242,8 @@ fn the_tokens_our_crate_issued_for_pyjwt_still_verify_at_their_now() {
         assert_eq!(subject.username, v.subject.username);
         assert_eq!(subject.role, v.subject.role);
         assert_eq!(subject.ver, v.subject.ver);
+        assert_eq!(verified.assurance.aal().as_str(), v.subject.aal);
+        assert_eq!(verified.assurance.auth_time, v.subject.auth_time);
         assert_eq!(verified.kind, kind);
         assert_eq!(verified.sid, v.sid);
         assert_eq!(verified.issued_at, v.now);

@@ -22,7 +22,7 @@ const DEFAULT_ORIGIN_ADDR: &str = "127.0.0.1:8000";
 const WORKERD_PORT: u16 = 8787;
 const WASMTIME_PORT: u16 = 8788;
 /// What the edge reads (the same names as the origin's).
-const EDGE_SETTINGS: [&str; 11] = [
+const EDGE_SETTINGS: [&str; 12] = [
     "JWT_SECRET",
     "JWT_KEYS",
     "JWT_ALG",
@@ -34,6 +34,7 @@ const EDGE_SETTINGS: [&str; 11] = [
     "ORIGIN_URL",
     "ORIGIN_TIMEOUT_MS",
     "CORS_ALLOWED_ORIGINS",
+    "REQUIRE_AAL2",
 ];
 /// The origin migrates its database before it listens; a cold start can take a while.
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);

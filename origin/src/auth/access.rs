@@ -2,6 +2,8 @@
 //! role. The edge checks the same token statelessly first; only the origin sees what a password
 //! change, a logout or a deactivation has revoked.
 
+use shared::assurance::Aal;
+use shared::contract::Access;
 use shared::domain::{Role, TokenKind};
 use shared::token::VerifiedToken;
 
@@ -46,6 +48,24 @@ pub fn admit_in_session(user: User, verified: &VerifiedToken) -> Result<User, Au
         return Err(AuthError::InactiveUser);
     }
     Ok(user)
+}
+
+/// Whether the token's session gave the second factor where `REQUIRE_AAL2` demands it, as the
+/// edge decides it: a non-admin on an admin route is refused as such (403) first.
+pub fn assured(
+    state: &AppState,
+    user: &User,
+    verified: &VerifiedToken,
+    route: Access,
+    method: &str,
+    path: &str,
+) -> Result<(), AuthError> {
+    let refused_as_non_admin = route == Access::Admin && user.role != Role::Admin;
+    if verified.assurance.aal() != Aal::Aal2 && !refused_as_non_admin && state.require_aal2.demands(route, method, path)
+    {
+        return Err(AuthError::InsufficientUserAuthentication);
+    }
+    Ok(())
 }
 
 /// `user`, who must be an admin now: the database's role, not the token's.

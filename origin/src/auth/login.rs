@@ -6,23 +6,52 @@ use shared::token::TokenService;
 
 use super::limits::{self, Claim};
 use super::sessions::{self, SignedIn};
-use super::{AuthError, Caller};
+use super::{AuthError, Caller, mfa};
 use crate::db::users::{self, User};
 use crate::db::{audit, devices};
 use crate::hasher::off_executor;
 use crate::metrics::LoginFailure;
 use crate::state::AppState;
+use shared::assurance::SecondFactor;
 
-/// Checks the password, opens a session and gives the device its token: the one it came with,
-/// or a new one.
+/// Checks the password, then opens a session and gives the device its token (the one it came
+/// with, or a new one); for a user with a second factor, answers the `mfa_token` the factor goes
+/// with instead ([`mfa::complete_login`] opens the session).
 pub async fn log_in(state: &AppState, login: &LoginRequest, caller: &Caller) -> Result<SignedIn, AuthError> {
     let (user, attempt) = check_password(state, login, caller).await?;
-    let (device, device_token) = match attempt.device {
-        Some(id) => (devices::Known::Device(id), login.device_token.clone().unwrap_or_default()),
+    let admitted = Admitted {
+        device: attempt.device,
+        source: attempt.source.clone(),
+        device_token: attempt.device.and(login.device_token.clone()),
+    };
+    if mfa::has_factor(state, user.id).await? {
+        return Err(mfa::challenge(state, &user, &admitted).await?);
+    }
+    open_session(state, user, admitted, SecondFactor::None, caller).await
+}
+
+/// What a login that passed its password check brought: the known device it came with (and its
+/// token, to answer back), and its source as the limits count it.
+pub struct Admitted {
+    pub device: Option<i64>,
+    pub source: Option<String>,
+    pub device_token: Option<String>,
+}
+
+/// The session a login opens, its device remembered (a new device gets a token).
+pub async fn open_session(
+    state: &AppState,
+    user: User,
+    admitted: Admitted,
+    factor: SecondFactor,
+    caller: &Caller,
+) -> Result<SignedIn, AuthError> {
+    let (device, device_token) = match admitted.device {
+        Some(id) => (devices::Known::Device(id), admitted.device_token),
         None => {
             let token = TokenService::random_secret();
             let digest = shared::secret::digest(&token).ok_or(AuthError::InvalidToken)?;
-            (devices::Known::New(digest), token)
+            (devices::Known::New(digest), Some(token))
         }
     };
     let known = devices::Login {
@@ -30,13 +59,13 @@ pub async fn log_in(state: &AppState, login: &LoginRequest, caller: &Caller) -> 
         now: state.clock.now(),
         ttl_secs: state.throttles.known_for_secs,
         device,
-        source: attempt.source.as_deref(),
+        source: admitted.source.as_deref(),
         user_agent: &caller.user_agent,
         client_ip: caller.ip,
     };
     devices::remember(&state.pool, known).await?;
-    let mut signed_in = sessions::start(state, user, caller).await?;
-    signed_in.device_token = Some(device_token);
+    let mut signed_in = sessions::start(state, user, factor, caller).await?;
+    signed_in.device_token = device_token;
     Ok(signed_in)
 }
 

@@ -19,6 +19,7 @@
 //! - [`mail_requests`]: asking for a mailed link (a reset, a confirmation), alike for every address.
 //! - [`recovery`]: completing a password reset.
 //! - [`verification`]: confirming an address, and with it a waiting email change.
+//! - [`mfa`]: the second factor (TOTP, recovery codes) and the step-up of a login.
 
 pub mod access;
 pub mod account;
@@ -27,6 +28,7 @@ pub mod devices;
 pub mod limits;
 pub mod login;
 pub mod mail_requests;
+pub mod mfa;
 pub mod password;
 pub mod recovery;
 pub mod sessions;
@@ -87,6 +89,26 @@ pub enum AuthError {
     /// The right password of a user whose address is unconfirmed, under `REQUIRE_VERIFIED_EMAIL`.
     #[error("email address not verified")]
     LoginUserNotVerified,
+    /// The right password of a user with a second factor: the `mfa_token` of the login that waits
+    /// for it, or none (a reset, which takes the code in its own body).
+    #[error("second factor required")]
+    MfaRequired(Option<String>),
+    #[error("wrong second factor")]
+    MfaBadCode,
+    #[error("mfa_token unknown, expired, spent or killed")]
+    MfaTokenInvalid,
+    /// The route or the change needs a session that gave the second factor.
+    #[error("aal2 required")]
+    InsufficientUserAuthentication,
+    /// `MFA_ENCRYPTION_KEYS` is unset: no secret can be sealed or opened.
+    #[error("MFA_ENCRYPTION_KEYS is not set")]
+    MfaUnavailable,
+    /// The user has no factor (or enrolment) to act on.
+    #[error("no such second factor")]
+    NoSuchFactor,
+    /// A failure of ours in the second factor's machinery (a secret that does not open).
+    #[error("second factor: {0}")]
+    Mfa(String),
     /// Held back by brute-force protection or a rate limit.
     #[error("held back for {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },

@@ -5,7 +5,7 @@
 
 use shared::api::ResetPasswordRequest;
 
-use super::{AuthError, Caller, limits, password};
+use super::{AuthError, Caller, limits, mfa, password};
 use crate::db::account_tokens::{self, Purpose};
 use crate::db::audit;
 use crate::db::outbox::{self, MailKind};
@@ -29,6 +29,8 @@ pub async fn reset_password(state: &AppState, body: &ResetPasswordRequest, calle
         _ => return Err(bad),
     };
     let new_password = body.new_password(&state.password_policy, &[&user.username, &user.email])?;
+    // A reset never bypasses the second factor: without it the token is not spent.
+    mfa::check_for_reset(state, &user, body.code.as_deref(), body.recovery_code.as_deref(), caller).await?;
     let hash = password::hash(state, new_password).await;
 
     let mut client = state.pool.get().await?;

@@ -5,6 +5,7 @@
 
 use deadpool_postgres::Transaction;
 use shared::api::TokenPair;
+use shared::assurance::{Assurance, SecondFactor};
 use shared::contract::Grant;
 use shared::domain::TokenKind;
 use shared::session::Ticket;
@@ -12,7 +13,7 @@ use shared::token::{TokenService, VerifiedToken};
 
 use super::limits::{self, Limit};
 use super::{AuthError, Caller, access};
-use crate::db::sessions::{self, EndReason, NewSession, Rotation, Session};
+use crate::db::sessions::{self, EndReason, NewSession, Rotation, RotationRules, Session};
 use crate::db::users::User;
 use crate::db::{StoreError, audit};
 use crate::state::AppState;
@@ -41,20 +42,25 @@ impl SignedIn {
             sid: self.ticket.sid,
             generation: self.ticket.generation,
             issued_at: self.ticket.issued_at,
+            second_factor: self.ticket.assurance.factor.as_str().to_owned(),
+            auth_time: self.ticket.assurance.auth_time,
             email_verified: self.user.email_verified,
             device_token: self.device_token,
         }
     }
 }
 
-/// Starts the session a successful login opens: its first ticket.
-pub async fn start(state: &AppState, user: User, caller: &Caller) -> Result<SignedIn, AuthError> {
+/// Starts the session a successful login opens (`factor`: the second factor it gave, if any):
+/// its first ticket.
+pub async fn start(state: &AppState, user: User, factor: SecondFactor, caller: &Caller) -> Result<SignedIn, AuthError> {
+    let now = state.clock.now();
     let session = NewSession {
         user_id: user.id,
-        now: state.clock.now(),
+        now,
         ttl_secs: state.tokens.settings().refresh_ttl_secs,
         user_agent: &caller.user_agent,
         client_ip: caller.ip,
+        assurance: Assurance { factor, auth_time: now },
     };
     let ticket = sessions::start(&state.pool, session).await?;
     let event = audit::Event {
@@ -134,9 +140,12 @@ async fn spend(
         Ok(user) => user,
         Err(refused) => return Ok(Spent::Refused(refused)),
     };
-    let ttl_secs = state.tokens.settings().refresh_ttl_secs;
-    let rotation =
-        sessions::rotate(transaction, &verified.sid, live, presented, now, state.refresh_grace_secs, ttl_secs).await?;
+    let rules = RotationRules {
+        grace_secs: state.refresh_grace_secs,
+        ttl_secs: state.tokens.settings().refresh_ttl_secs,
+        aal2_max_age_secs: state.aal2_max_age_secs,
+    };
+    let rotation = sessions::rotate(transaction, &verified.sid, live, presented, now, rules).await?;
     Ok(Spent::Rotated { user, verified, presented, rotation })
 }
 

@@ -34,6 +34,10 @@ pub enum Kind {
     MailRequestThrottled,
     /// A mail given up after `MAIL_MAX_AGE_SECS` of failed deliveries.
     MailUndeliverable,
+    MfaEnabled,
+    MfaDisabled,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl Kind {
@@ -60,6 +64,10 @@ impl Kind {
             Self::EmailChanged => "email_changed",
             Self::MailRequestThrottled => "mail_request_throttled",
             Self::MailUndeliverable => "mail_undeliverable",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod account_tokens;
 pub mod audit;
 pub mod devices;
+pub mod mfa;
 pub mod outbox;
 pub mod sessions;
 pub mod throttles;

@@ -20,11 +20,28 @@ pub enum MailKind {
     EmailChangeRequested,
     /// A notice to the old address: the change applied.
     EmailChanged,
+    /// A notice: a second factor was turned on.
+    MfaEnabled,
+    /// A notice: the second factor was turned off (`detail`: by whom).
+    MfaDisabled,
+    /// A notice: a recovery code was used (`detail`: how many are left).
+    RecoveryCodeUsed,
+    /// A notice: a right password, then wrong codes (`detail`: how many).
+    MfaFailures,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 5] =
-        [Self::ResetPassword, Self::VerifyEmail, Self::PasswordChanged, Self::EmailChangeRequested, Self::EmailChanged];
+    pub const ALL: [Self; 9] = [
+        Self::ResetPassword,
+        Self::VerifyEmail,
+        Self::PasswordChanged,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::RecoveryCodeUsed,
+        Self::MfaFailures,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +50,10 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::MfaFailures => "mfa_failures",
         }
     }
 

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use chrono::NaiveDateTime;
 use deadpool_postgres::{Pool, Transaction};
 use shared::api::SessionOut;
+use shared::assurance::{Assurance, SecondFactor};
 use shared::domain::UserId;
 use shared::session::{Ticket, Verdict, judge};
 
@@ -21,6 +22,8 @@ pub enum EndReason {
     Reuse,
     Admin,
     PasswordChange,
+    /// A second factor turned on: every other session of the user ends.
+    SecondFactor,
 }
 
 impl EndReason {
@@ -31,6 +34,7 @@ impl EndReason {
             Self::Reuse => "reuse",
             Self::Admin => "admin",
             Self::PasswordChange => "password_change",
+            Self::SecondFactor => "second_factor",
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct NewSession<'a> {
     pub ttl_secs: u64,
     pub user_agent: &'a str,
     pub client_ip: Option<IpAddr>,
+    /// How the user authenticated.
+    pub assurance: Assurance,
 }
 
 /// What a refresh did to its session.
@@ -86,15 +92,19 @@ pub async fn start(pool: &Pool, session: NewSession<'_>) -> Result<Ticket, Store
     let stmt = client
         .prepare_cached(
             "INSERT INTO sessions
-                (id, user_id, issued_at, expires_at, created_at, last_used_at, user_agent, client_ip)
+                (id, user_id, issued_at, expires_at, created_at, last_used_at, user_agent, client_ip,
+                 second_factor, auth_time)
              VALUES ($1, $2, $3, $3::bigint + $4::bigint, to_timestamp($3::bigint) AT TIME ZONE 'utc',
-                     to_timestamp($3::bigint) AT TIME ZONE 'utc', $5, $6)",
+                     to_timestamp($3::bigint) AT TIME ZONE 'utc', $5, $6, $7, $8)",
         )
         .await?;
     let user_agent: String = session.user_agent.chars().take(512).collect();
     let ip = session.client_ip.map(|ip| ip.to_string());
-    client.execute(&stmt, &[&sid, &session.user_id.0, &now, &secs(session.ttl_secs), &user_agent, &ip]).await?;
-    Ok(Ticket { sid, generation: 0, issued_at: session.now })
+    let (factor, auth_time) = (session.assurance.factor.as_str(), secs(session.assurance.auth_time));
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+        [&sid, &session.user_id.0, &now, &secs(session.ttl_secs), &user_agent, &ip, &factor, &auth_time];
+    client.execute(&stmt, &params).await?;
+    Ok(Ticket { sid, generation: 0, issued_at: session.now, assurance: session.assurance })
 }
 
 /// A live session's current generation, read under its row's lock.
@@ -102,6 +112,19 @@ pub async fn start(pool: &Pool, session: NewSession<'_>) -> Result<Ticket, Store
 pub struct Live {
     pub generation: u32,
     pub issued_at: u64,
+    /// As the session began (or was lifted); [`Assurance::at`] says what a pair gets of it.
+    pub assurance: Assurance,
+}
+
+/// The rules a rotation follows.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationRules {
+    /// `REFRESH_REUSE_GRACE_SECS`.
+    pub grace_secs: u64,
+    /// `REFRESH_TOKEN_TTL_SECS`.
+    pub ttl_secs: u64,
+    /// `AAL2_MAX_AGE_SECS`.
+    pub aal2_max_age_secs: u64,
 }
 
 /// Session `sid` of `user_id` if it lives at `now`, with its user, the session's row locked until
@@ -115,19 +138,25 @@ pub async fn lock_live(
     let stmt = transaction
         .prepare_cached(&format!(
             "WITH live AS (
-                SELECT generation, issued_at FROM sessions
+                SELECT generation, issued_at, second_factor, auth_time FROM sessions
                 WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > $3
                 FOR UPDATE
              )
-             SELECT {COLUMNS}, live.generation, live.issued_at FROM users, live WHERE users.id = $2"
+             SELECT {COLUMNS}, live.generation, live.issued_at, live.second_factor, live.auth_time
+             FROM users, live WHERE users.id = $2"
         ))
         .await?;
     let Some(row) = transaction.query_opt(&stmt, &[&sid, &user_id.0, &secs(now)]).await? else {
         return Ok(None);
     };
+    let factor: String = row.try_get("second_factor")?;
     let live = Live {
         generation: u32::try_from(row.try_get::<_, i32>("generation")?).unwrap_or(0),
         issued_at: u64::try_from(row.try_get::<_, i64>("issued_at")?).unwrap_or(0),
+        assurance: Assurance {
+            factor: SecondFactor::parse(&factor).unwrap_or_default(),
+            auth_time: u64::try_from(row.try_get::<_, i64>("auth_time")?).unwrap_or(0),
+        },
     };
     Ok(Some((User::from_row(&row)?, live)))
 }
@@ -140,9 +169,9 @@ pub async fn rotate(
     live: Live,
     presented: u32,
     now: u64,
-    grace_secs: u64,
-    ttl_secs: u64,
+    rules: RotationRules,
 ) -> Result<Rotation, StoreError> {
+    let RotationRules { grace_secs, ttl_secs, aal2_max_age_secs } = rules;
     Ok(match judge(live.generation, live.issued_at, presented, now, grace_secs) {
         Verdict::Rotate => {
             let next = live.generation.checked_add(1).ok_or(StoreError::GenerationOverflow)?;
@@ -155,16 +184,58 @@ pub async fn rotate(
                 .await?;
             let generation = i32::try_from(next).unwrap_or(i32::MAX);
             transaction.execute(&stmt, &[&sid, &generation, &secs(now), &secs(ttl_secs)]).await?;
-            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: next, issued_at: now })
+            let assurance = live.assurance.at(now, aal2_max_age_secs);
+            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: next, issued_at: now, assurance })
         }
-        Verdict::Repeat => {
-            Rotation::Issued(Ticket { sid: sid.to_owned(), generation: live.generation, issued_at: live.issued_at })
-        }
+        Verdict::Repeat => Rotation::Issued(Ticket {
+            sid: sid.to_owned(),
+            generation: live.generation,
+            issued_at: live.issued_at,
+            assurance: live.assurance.at(live.issued_at, aal2_max_age_secs),
+        }),
         Verdict::Reuse => {
             end_where(transaction, "id = $1", &[&sid], EndReason::Reuse).await?;
             Rotation::Reused
         }
     })
+}
+
+/// Lifts live session `sid` of `user_id` by a second factor given at `now`: the next generation,
+/// issued now; `None` if the session is not live.
+pub async fn lift(
+    transaction: &Transaction<'_>,
+    sid: &str,
+    user_id: UserId,
+    factor: SecondFactor,
+    now: u64,
+) -> Result<Option<Ticket>, StoreError> {
+    let row = transaction
+        .query_opt(
+            "UPDATE sessions SET generation = generation + 1, issued_at = $3, second_factor = $4, auth_time = $3,
+                last_used_at = to_timestamp($3::bigint) AT TIME ZONE 'utc'
+             WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > $3
+             RETURNING generation",
+            &[&sid, &user_id.0, &secs(now), &factor.as_str()],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let generation = u32::try_from(row.try_get::<_, i32>("generation")?).unwrap_or(0);
+    Ok(Some(Ticket {
+        sid: sid.to_owned(),
+        generation,
+        issued_at: now,
+        assurance: Assurance { factor, auth_time: now },
+    }))
+}
+
+/// Ends every session of `user_id` but `keep`.
+pub async fn end_others(
+    transaction: &Transaction<'_>,
+    user_id: UserId,
+    keep: &str,
+    reason: EndReason,
+) -> Result<u64, StoreError> {
+    end_where(transaction, "user_id = $1 AND id <> $2", &[&user_id.0, &keep], reason).await
 }
 
 /// Ends session `sid` of `user_id`; whether it was live.

@@ -88,6 +88,19 @@ impl From<AuthError> for ApiError {
             AuthError::VerifyUserBadToken => Refusal::VerifyUserBadToken,
             AuthError::VerifyUserAlreadyVerified => Refusal::VerifyUserAlreadyVerified,
             AuthError::LoginUserNotVerified => Refusal::LoginUserNotVerified,
+            AuthError::MfaRequired(token) => Refusal::MfaRequired(token),
+            AuthError::MfaBadCode => Refusal::MfaBadCode,
+            AuthError::MfaTokenInvalid => Refusal::MfaTokenInvalid,
+            AuthError::InsufficientUserAuthentication => Refusal::InsufficientUserAuthentication,
+            AuthError::NoSuchFactor => Refusal::NotFound,
+            AuthError::MfaUnavailable => {
+                tracing::error!("a second factor was asked for, but MFA_ENCRYPTION_KEYS is not set");
+                Refusal::Misconfigured
+            }
+            AuthError::Mfa(reason) => {
+                tracing::error!(reason, "second factor failure");
+                Refusal::Internal
+            }
             AuthError::NoSuchUser | AuthError::NoSuchDevice => Refusal::NotFound,
             AuthError::TooManyRequests { retry_after_secs } => Refusal::TooManyRequests { retry_after_secs },
             AuthError::Store(err) => return err.into(),

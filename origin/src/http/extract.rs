@@ -273,6 +273,8 @@ where
         let state = AppState::from_ref(state);
         let token = bearer(parts).ok_or(ApiError::Refused(Refusal::NotAuthenticated))?;
         let (user, token) = access::authorize(&state, token, TokenKind::Access).await?;
+        let route = shared::contract::access(parts.method.as_str(), parts.uri.path());
+        access::assured(&state, &user, &token, route, parts.method.as_str(), parts.uri.path())?;
         Ok(Self { user, token })
     }
 }

@@ -12,6 +12,7 @@ pub mod internal;
 mod keys;
 mod lifecycle;
 pub mod metrics;
+mod mfa;
 mod pages;
 mod responses;
 mod sessions;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(lifecycle::router())
+        .merge(mfa::router())
         .merge(pages::router())
         .merge(sessions::router())
         .merge(admin::router())

@@ -106,11 +106,16 @@ async fn compose(
     let (purpose, page, ttl) = match queued.kind {
         MailKind::ResetPassword => (Purpose::ResetPassword, "reset-password", RESET_TTL_SECS),
         MailKind::VerifyEmail => (Purpose::VerifyEmail, "verify", VERIFY_TTL_SECS),
-        MailKind::PasswordChanged => {
-            let when = chrono::DateTime::from_timestamp(i64::try_from(now).unwrap_or(0), 0)
+        MailKind::PasswordChanged
+        | MailKind::MfaEnabled
+        | MailKind::MfaDisabled
+        | MailKind::RecoveryCodeUsed
+        | MailKind::MfaFailures => {
+            // When it happened: the mail was queued then, whenever it goes out.
+            let when = chrono::DateTime::from_timestamp(i64::try_from(queued.created_at).unwrap_or(0), 0)
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_default();
-            let values = [("username", username), ("when", when.as_str())];
+            let values = [("username", username), ("when", when.as_str()), ("detail", queued.detail.as_str())];
             return Ok((templates::render(queued.kind, &queued.address, &values), None));
         }
         MailKind::EmailChangeRequested | MailKind::EmailChanged => {

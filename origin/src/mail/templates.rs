@@ -29,6 +29,10 @@ fn template(kind: MailKind) -> Template {
         MailKind::PasswordChanged => template!("password_changed"),
         MailKind::EmailChangeRequested => template!("email_change_requested"),
         MailKind::EmailChanged => template!("email_changed"),
+        MailKind::MfaEnabled => template!("mfa_enabled"),
+        MailKind::MfaDisabled => template!("mfa_disabled"),
+        MailKind::RecoveryCodeUsed => template!("recovery_code_used"),
+        MailKind::MfaFailures => template!("mfa_failures"),
     }
 }
 
@@ -97,7 +101,10 @@ mod tests {
             MailKind::VerifyEmail => {
                 values.extend([("link", "https://x/verify#token=t"), ("hours", "24"), ("email", "a@x.org")]);
             }
-            MailKind::PasswordChanged => values.push(("when", "2026-12-03 06:00 UTC")),
+            MailKind::PasswordChanged | MailKind::MfaEnabled => values.push(("when", "2026-12-03 06:00 UTC")),
+            MailKind::MfaDisabled | MailKind::RecoveryCodeUsed | MailKind::MfaFailures => {
+                values.extend([("when", "2026-12-03 06:00 UTC"), ("detail", "5")]);
+            }
             MailKind::EmailChangeRequested | MailKind::EmailChanged => values.push(("new_email", "b@x.org")),
         }
         values

@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 
 pub const PASSWORD: &str = "velvet-otter-signs-14";
 pub const SECRET: &str = "integration-tests-secret-0123456789abcdef";
+pub const MFA_KEYS: &str = "t1:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 pub struct TestApp {
     pub url: String,
@@ -115,6 +116,7 @@ pub async fn spawn_on(database: Option<TestDatabase>, url: String, vars: &[(&str
         ("PBKDF2_ITERATIONS", "1000"),
         ("DB_POOL_SIZE", "4"),
         ("DB_TIMEOUT_MS", "1000"),
+        ("MFA_ENCRYPTION_KEYS", MFA_KEYS),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

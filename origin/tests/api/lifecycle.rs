@@ -385,3 +385,43 @@ async fn the_pages_consume_nothing_and_forbid_what_they_do_not_need() {
         assert!(html.contains("location.hash"), "{page} reads its token from the fragment");
     }
 }
+
+#[tokio::test]
+async fn a_reset_of_a_user_with_a_second_factor_needs_a_code_too() {
+    use totp_rs::{Algorithm, Builder, Secret};
+    let maildev = MailDev::start().await;
+    let app = app_with_mail(&maildev, &[]).await;
+    let tokens = app.user("pia").await;
+    let enrol = app
+        .client
+        .post(format!("{}/users/mfa/totp", app.url))
+        .bearer_auth(&tokens.access)
+        .json(&json!({"current_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let secret: Value = enrol.json().await.unwrap();
+    let secret = Secret::try_from_base32(secret["secret"].as_str().unwrap()).unwrap();
+    let totp = Builder::new().with_algorithm(Algorithm::SHA1).with_secret(secret).build().unwrap();
+    let confirm = app
+        .client
+        .post(format!("{}/users/mfa/totp/confirm", app.url))
+        .bearer_auth(&tokens.access)
+        .json(&json!({"code": totp.generate(app.clock_now()).to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), StatusCode::OK);
+    app.clock.advance(30);
+
+    let token = reset_token(&app, &maildev, "pia@test.com", 1).await;
+    let without = reset(&app, &token, NEW_PASSWORD).await;
+    assert_eq!(without, (StatusCode::FORBIDDEN, detail("MFA_REQUIRED")));
+    let body = json!({"token": token, "password": NEW_PASSWORD, "code": "000000"});
+    let wrong = status_json(app.post_json("/auth/reset-password", &body).await).await;
+    assert_eq!(wrong, (StatusCode::BAD_REQUEST, detail("MFA_BAD_CODE")), "and the token is still not spent");
+    let body = json!({"token": token, "password": NEW_PASSWORD, "code": totp.generate(app.clock_now()).to_string()});
+    assert_eq!(status_json(app.post_json("/auth/reset-password", &body).await).await, (StatusCode::OK, Value::Null));
+    let (status, body) = status_json(app.login("pia", NEW_PASSWORD).await).await;
+    assert_eq!((status, body["detail"].as_str()), (StatusCode::FORBIDDEN, Some("MFA_REQUIRED")), "the factor stays");
+}

@@ -16,6 +16,7 @@ mod keys;
 mod lifecycle;
 mod maildev;
 mod metrics;
+mod mfa;
 mod outage;
 mod robustness;
 mod sessions;

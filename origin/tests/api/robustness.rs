@@ -13,7 +13,7 @@ fn service(secret: &str, settings: TokenSettings) -> TokenService {
 }
 
 fn ticket(now: u64) -> Ticket {
-    Ticket { sid: "s".into(), generation: 0, issued_at: now }
+    Ticket { sid: "s".into(), generation: 0, issued_at: now, assurance: shared::assurance::Assurance::password(now) }
 }
 
 fn subject() -> Subject {

@@ -88,11 +88,17 @@ def check_claims(doc, token, key, algorithm, typ, ttl):
         "typ": typ,
         "sid": doc["sid"],
         "ver": subject["ver"],
+        "email_verified": subject["email_verified"],
+        "aal": subject["aal"],
+        "acr": subject["acr"],
+        "amr": subject["amr"],
+        "auth_time": subject["auth_time"],
     }
     got = {key: claims.get(key) for key in expected}
     ensure(got == expected, f"claims {got}, expected {expected}")
     ensure(isinstance(claims["ver"], int) and isinstance(claims["sub"], str), "ver is not an integer or sub not a string")
     ensure(isinstance(claims["aud"], str), "aud is not a plain string")
+    ensure(isinstance(claims["amr"], list) and isinstance(claims["auth_time"], int), "amr is not a list or auth_time not an integer")
     ensure(isinstance(claims["jti"], str) and claims["jti"], "no jti")
 
 
