@@ -9,6 +9,9 @@ use crate::random;
 /// Keys that hold a secret. JWT_SECRET is always replaced in a new file; the others only while
 /// they still hold the example's `change-me…` placeholder.
 const GENERATED_SECRETS: &[&str] = &["JWT_SECRET", "EDGE_SERVICE_TOKEN"];
+/// Keys the example leaves empty (the feature is off until set) that the dev loop fills, with the
+/// prefix their format wants: the key that seals TOTP secrets, as `kid:hex`.
+const GENERATED_WHEN_EMPTY: &[(&str, &str)] = &[("MFA_ENCRYPTION_KEYS", "dev1:")];
 const PLACEHOLDER_PREFIX: &str = "change-me";
 /// 32 bytes: HS256's key should be at least as long as its 256-bit output.
 const SECRET_BYTES: usize = 32;
@@ -27,6 +30,11 @@ pub fn create_from_example(target: &Path, example: &Path) -> Result<Option<Vec<S
         match parse_line(line) {
             Some((key, value)) if needs_secret(&key, &value) => {
                 out.push_str(&format!("{key}={}\n", random::hex(SECRET_BYTES)?));
+                generated.push(key);
+            }
+            Some((key, value)) if value.is_empty() && GENERATED_WHEN_EMPTY.iter().any(|(name, _)| *name == key) => {
+                let prefix = GENERATED_WHEN_EMPTY.iter().find(|(name, _)| *name == key).map_or("", |(_, p)| *p);
+                out.push_str(&format!("{key}={prefix}{}\n", random::hex(SECRET_BYTES)?));
                 generated.push(key);
             }
             _ => {
@@ -127,20 +135,23 @@ mod tests {
         std::fs::write(
             &example,
             "# settings\nJWT_SECRET=change-me-to-a-long-random-secret-of-at-least-32-bytes\n\
-             EDGE_SERVICE_TOKEN=change-me-too\nJWT_ISSUER=jwt-auth\n",
+             EDGE_SERVICE_TOKEN=change-me-too\nJWT_ISSUER=jwt-auth\nMFA_ENCRYPTION_KEYS=\n",
         )?;
         let generated = create_from_example(&target, &example)?;
         let written = std::fs::read_to_string(&target)?;
         let again = create_from_example(&target, &example)?;
         std::fs::remove_dir_all(&dir)?;
 
-        assert_eq!(generated, Some(vec!["JWT_SECRET".to_owned(), "EDGE_SERVICE_TOKEN".to_owned()]));
+        let names = ["JWT_SECRET", "EDGE_SERVICE_TOKEN", "MFA_ENCRYPTION_KEYS"];
+        assert_eq!(generated, Some(names.map(str::to_owned).to_vec()));
         assert_eq!(again, None, "an existing file is never rewritten");
         let vars = parse(&written);
         assert_eq!(vars["JWT_SECRET"].len(), 64);
         assert!(vars["JWT_SECRET"].chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(vars["JWT_SECRET"], vars["EDGE_SERVICE_TOKEN"]);
         assert_eq!(vars["JWT_ISSUER"], "jwt-auth");
+        let mfa = vars["MFA_ENCRYPTION_KEYS"].strip_prefix("dev1:").expect("a kid");
+        assert!(mfa.len() == 64 && mfa.chars().all(|c| c.is_ascii_hexdigit()), "{mfa}");
         assert!(written.starts_with("# settings\n"));
         Ok(())
     }
