@@ -36,7 +36,10 @@ pub fn run(server_url: &str) -> Result<Outcome> {
     let addr = SocketAddr::from(([127, 0, 0, 1], net::free_port()?));
     let secret = random::hex(32)?;
     let admin_password = random::hex(16)?;
+    let mfa_keys = format!("st:{}", random::hex(32)?);
     let origin_env = [
+        // Enrolment seals a secret: without a key it would answer 503.
+        ("MFA_ENCRYPTION_KEYS", mfa_keys.as_str()),
         ("DATABASE_URL", database.url.as_str()),
         ("JWT_SECRET", secret.as_str()),
         // Each fuzzed login and registration hashes; the production cost would only slow the run.

@@ -52,7 +52,12 @@ export async function askOrigin(method, url, head, body, timeoutMs) {
     controller.abort();
   }, timeoutMs);
   try {
-    const response = await fetch(url, { method, headers: headersOf(head), body, signal: controller.signal });
+    // A redirect goes back to the client as the origin answered it (GET /docs is a 303 to /docs/):
+    // followed here, the client would get the target's page at the old address, its relative
+    // links broken.
+    const response = await fetch(url, {
+      method, headers: headersOf(head), body, signal: controller.signal, redirect: "manual",
+    });
     clearTimeout(timer);
     const lines = [];
     for (const [name, value] of response.headers) lines.push(name, value);
