@@ -89,12 +89,14 @@ pub async fn confirm(
     if !store::confirm(&transaction, &factor, step, now, &digests).await? {
         return Err(AuthError::NoSuchFactor);
     }
-    let ticket = session_store::lift(&transaction, &token.sid, user.id, SecondFactor::Totp, now).await?;
+    // The session ended meanwhile: nothing is kept (the transaction rolls back).
+    let ticket = session_store::lift(&transaction, &token.sid, user.id, SecondFactor::Totp, now)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
     session_store::end_others(&transaction, user.id, &token.sid, EndReason::SecondFactor).await?;
     notice(state, &transaction, user, MailKind::MfaEnabled, "", now).await?;
     transaction.commit().await?;
     drop(client);
-    let ticket = ticket.ok_or(AuthError::InvalidToken)?;
     devices::forget_all(&state.pool, user.id).await?;
     state.mail_queued();
     state.audit(event(audit::Kind::MfaEnabled, user.id, caller, "totp")).await;
