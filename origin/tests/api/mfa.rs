@@ -314,3 +314,30 @@ async fn without_mfa_encryption_keys_no_one_can_enrol() {
         json!({"totp": false, "recovery_codes_left": 0})
     );
 }
+
+#[tokio::test]
+async fn the_owner_hears_of_the_factor_a_recovery_code_used_and_five_wrong_codes() {
+    let maildev = crate::maildev::MailDev::start().await;
+    let smtp = maildev.smtp_url();
+    let app = spawn_app_with(&[("SMTP_URL", smtp.as_str()), ("PUBLIC_URL", "https://auth.example.test")]).await;
+    let ann = enrol(&app, "ann").await;
+    let subjects = |mails: Vec<crate::maildev::Mail>| mails.into_iter().map(|m| m.subject).collect::<Vec<_>>();
+    let on = maildev.wait_for_where("ann@test.com", 1, |m| m.subject.contains("second factor is on")).await;
+    assert!(!on[0].text.contains(&ann.recovery_codes[0]), "no secret in a notice");
+
+    let token = mfa_token(&app, "ann").await;
+    let used = second_factor(&app, &json!({"mfa_token": token, "recovery_code": ann.recovery_codes[0]})).await;
+    assert_eq!(used.0, StatusCode::OK);
+    let notice = maildev.wait_for_where("ann@test.com", 1, |m| m.subject.contains("recovery code")).await;
+    assert!(notice[0].text.contains("9 recovery codes are left"), "{}", notice[0].text);
+
+    let token = mfa_token(&app, "ann").await;
+    for _ in 0..5 {
+        assert_eq!(
+            second_factor(&app, &json!({"mfa_token": token, "code": "000000"})).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let warned = maildev.wait_for_where("ann@test.com", 1, |m| m.subject.contains("Wrong codes")).await;
+    assert!(warned[0].text.contains("5 wrong codes"), "{:?}", subjects(warned));
+}
