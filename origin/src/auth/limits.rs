@@ -384,15 +384,18 @@ impl MailRoute {
     }
 }
 
-/// Counts a request of `route` from `ip` for `email` against both its limits; `false` when either
-/// is spent (the request then sends nothing, and is answered as any other).
-pub async fn mail_request(
+/// Counts a request of `route` from `ip` for `email` against both its limits, in `transaction`
+/// (the request's own: what it queues commits with the counts, in one commit, whether it queues
+/// anything or not); `false` when either is spent (the request then sends nothing, and is answered
+/// as any other).
+pub async fn mail_request_in(
     state: &AppState,
+    transaction: &Transaction<'_>,
     route: MailRoute,
     ip: Option<IpAddr>,
     email: &str,
+    now: u64,
 ) -> Result<bool, AuthError> {
-    let now = state.clock.now();
     // The address is keyed by its digest: the counters never hold an address.
     let digest = Sha256::digest(email.to_lowercase().as_bytes());
     let email_key: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
@@ -400,11 +403,17 @@ pub async fn mail_request(
     if let Some(ip) = ip {
         counters.push((format!("{}-ip:{}", route.as_str(), source(ip)), state.throttles.mail_request_per_ip));
     }
-    let mut admitted = true;
-    for (key, policy) in &counters {
-        let refused = throttles::update(&state.pool, key, policy, |counter| counter.hit(now, policy)).await?;
-        admitted &= refused.is_none();
-    }
+    let keys: Vec<(&str, &Policy)> = counters.iter().map(|(key, policy)| (key.as_str(), policy)).collect();
+    let admitted = throttles::update_in(transaction, &keys, |found| {
+        let mut admitted = true;
+        for (counter, (_, policy)) in found.iter_mut().zip(&counters) {
+            let (after, refused) = counter.hit(now, policy);
+            *counter = after;
+            admitted &= refused.is_none();
+        }
+        admitted
+    })
+    .await?;
     Ok(admitted)
 }
 

@@ -1,7 +1,9 @@
 //! The two routes that ask for a mailed link (`POST /auth/forgot-password`,
 //! `POST /auth/request-verify-token`). Whatever the address (an account's, nobody's, one held back
-//! by its limit) the answer is the same 202 after the same work: the limits counted, one statement
-//! that queues a mail or finds nothing, one audit event. A mail is never sent from here.
+//! by its limit) the answer is the same 202 after the same work: one transaction that counts the
+//! limits and runs one statement that queues a mail or finds nothing (so each commits once, with
+//! one flush of the log: a queued mail alone would cost a flush an unknown address does not), then
+//! one audit event. A mail is never sent from here. BENCHMARKS.md measures both kinds.
 
 use std::net::IpAddr;
 
@@ -24,19 +26,25 @@ pub async fn request(
         return Ok(());
     }
     let email = email.as_ref();
-    if !limits::mail_request(state, route, caller.ip, email).await? {
+    let now = state.clock.now();
+    let mut client = state.pool.get().await?;
+    let transaction = client.transaction().await?;
+    if !limits::mail_request_in(state, &transaction, route, caller.ip, email, now).await? {
+        transaction.commit().await?;
+        drop(client);
         state.audit(event(audit::Kind::MailRequestThrottled, None, caller.ip, route.as_str())).await;
         return Ok(());
     }
-    let now = state.clock.now();
     let (queued, kind) = match route {
         MailRoute::ForgotPassword => {
-            (outbox::request_reset(&state.pool, email, now).await?, audit::Kind::PasswordResetRequested)
+            (outbox::request_reset(&transaction, email, now).await?, audit::Kind::PasswordResetRequested)
         }
         MailRoute::RequestVerify => {
-            (outbox::request_verify(&state.pool, email, now).await?, audit::Kind::VerifyRequested)
+            (outbox::request_verify(&transaction, email, now).await?, audit::Kind::VerifyRequested)
         }
     };
+    transaction.commit().await?;
+    drop(client);
     if queued.is_some() {
         state.mail_queued();
     }

@@ -79,8 +79,7 @@ pub struct Queued {
 /// Queues a reset link for the active account whose address is `email`; nothing for any other
 /// address. One statement either way, the same round trip and about the same work, so the answer
 /// time tells nothing; it also voids the account's earlier reset tokens. The user, if queued.
-pub async fn request_reset(pool: &Pool, email: &str, now: u64) -> Result<Option<UserId>, StoreError> {
-    let client = pool.get().await?;
+pub async fn request_reset(client: &Transaction<'_>, email: &str, now: u64) -> Result<Option<UserId>, StoreError> {
     let stmt = client
         .prepare_cached(
             "WITH target AS (
@@ -101,8 +100,7 @@ pub async fn request_reset(pool: &Pool, email: &str, now: u64) -> Result<Option<
 /// Queues a confirmation link for `email` when an active account has it as its unconfirmed
 /// address or as the address it waits to change to; nothing otherwise. As [`request_reset`]: one
 /// statement whatever the address.
-pub async fn request_verify(pool: &Pool, email: &str, now: u64) -> Result<Option<UserId>, StoreError> {
-    let client = pool.get().await?;
+pub async fn request_verify(client: &Transaction<'_>, email: &str, now: u64) -> Result<Option<UserId>, StoreError> {
     let stmt = client
         .prepare_cached(
             "WITH target AS (
