@@ -127,6 +127,8 @@ pub struct Case {
     pub expect: Option<&'static str>,
     /// Header values every target must send.
     pub expect_headers: Vec<(&'static str, &'static str)>,
+    /// Headers every target must send, whatever their value (compare them too to pin it).
+    pub required_headers: Vec<&'static str>,
     /// Headers that must be the same on every target (absent counts as a value).
     pub compared_headers: Vec<&'static str>,
     pub schema: Schema,
@@ -148,6 +150,7 @@ impl Case {
             status: 200,
             expect: None,
             expect_headers: Vec::new(),
+            required_headers: Vec::new(),
             compared_headers: vec!["content-type", "www-authenticate"],
             schema: Schema::Any,
             compare: Compare::Auto,
@@ -256,6 +259,34 @@ impl Case {
         self.status(422).expect(expect)
     }
 
+    /// `status` with fastapi-users' empty answer, the JSON `null`.
+    fn null(self, status: u16) -> Self {
+        self.status(status).expect("null").expect_header("content-type", "application/json")
+    }
+
+    /// 400 with one of fastapi-users' error codes.
+    fn code(self, detail: &'static str) -> Self {
+        self.status(400).expect(detail)
+    }
+
+    /// 200 with a page a mailed link opens: HTML, never cached, under its security headers, the
+    /// same on every target (its CSP names the hashes of the page's own script and style).
+    fn page(mut self) -> Self {
+        for (name, value) in [
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+        ] {
+            self.expect_headers.push((name, value));
+            self.compared_headers.push(name);
+        }
+        self.required_headers.push("content-security-policy");
+        self.compared_headers.push("content-security-policy");
+        self.compare(Compare::Exact)
+    }
+
     /// The request for one target.
     pub fn request(&self, vars: &Vars) -> Result<Request, String> {
         let path = vars.fill(self.path, raw)?;
@@ -303,9 +334,10 @@ fn patch(name: &'static str, path: &'static str) -> Case {
     Case::new(name, "PATCH", path)
 }
 
-/// The scenario's user as sign-up and `GET /users` show it (before the names change).
+/// The scenario's user as sign-up and `GET /users` show it (before the names change). Its
+/// address is never confirmed: mail on or off, no case follows a link mailed to it.
 const USER: &str = r#"{"username": "{user}", "email": "{email}", "first_name": "fname", "last_name": "lname",
-    "active": true, "role": "user"}"#;
+    "active": true, "role": "user", "email_verified": false}"#;
 
 /// A valid sign-up of the scenario's user.
 const SIGN_UP: &str = r#"{"username": "{user}", "password": "{password}", "email": "{email}", "first_name": "fname", "last_name": "lname"}"#;
@@ -562,6 +594,72 @@ pub fn cases() -> Vec<Case> {
         get("OpenAPI document", "/openapi.json")
             .compare(Compare::Exact)
             .expect(r#"{"info": {"title": "JWT Auth API"}}"#),
+        // Password reset and email verification, fastapi-users' routes. Asking for a link answers
+        // the same for every address; a made-up or malformed token is refused alike. (The round
+        // trips through a mailed link: `mail_steps`, with --maildev.)
+        post("forgot-password for the user's address", "/auth/forgot-password")
+            .json(r#"{"email": "{email}"}"#)
+            .null(202),
+        post("forgot-password for nobody's address", "/auth/forgot-password")
+            .json(r#"{"email": "{tag}.nobody@example.com"}"#)
+            .null(202)
+            .same_as("forgot-password for the user's address"),
+        post("forgot-password for a malformed address", "/auth/forgot-password")
+            .json(r#"{"email": "not-an-address"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "email"], "type": "value_error"}]}"#),
+        post("forgot-password without an address", "/auth/forgot-password")
+            .json("{}")
+            .invalid(r#"{"detail": [{"loc": ["body", "email"], "type": "missing"}]}"#),
+        post("request-verify-token for the user's address", "/auth/request-verify-token")
+            .json(r#"{"email": "{email}"}"#)
+            .null(202),
+        post("request-verify-token for nobody's address", "/auth/request-verify-token")
+            .json(r#"{"email": "{tag}.nobody@example.com"}"#)
+            .null(202)
+            .same_as("request-verify-token for the user's address"),
+        post("request-verify-token for a malformed address", "/auth/request-verify-token")
+            .json(r#"{"email": "not-an-address"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "email"], "type": "value_error"}]}"#),
+        post("reset-password with a made-up token", "/auth/reset-password")
+            .json(
+                r#"{"token": "5d0c7e2a9b4f61c8e3a7d2b9f0e4c6a18b3d5f7e9a2c4b6d8f0e1a3c5b7d9f2e",
+                "password": "{new_password}"}"#,
+            )
+            .code(r#"{"detail": "RESET_PASSWORD_BAD_TOKEN"}"#),
+        post("reset-password with a token in capitals", "/auth/reset-password")
+            .json(
+                r#"{"token": "5D0C7E2A9B4F61C8E3A7D2B9F0E4C6A18B3D5F7E9A2C4B6D8F0E1A3C5B7D9F2E",
+                "password": "{new_password}"}"#,
+            )
+            .status(400)
+            .same_as("reset-password with a made-up token"),
+        post("reset-password with a malformed token", "/auth/reset-password")
+            .json(r#"{"token": "not-a-token", "password": "{new_password}"}"#)
+            .status(400)
+            .same_as("reset-password with a made-up token"),
+        post("reset-password with an empty token", "/auth/reset-password")
+            .json(r#"{"token": "", "password": "{new_password}"}"#)
+            .status(400)
+            .same_as("reset-password with a made-up token"),
+        post("reset-password without a token", "/auth/reset-password")
+            .json(r#"{"password": "{new_password}"}"#)
+            .invalid(r#"{"detail": [{"loc": ["body", "token"], "type": "missing"}]}"#),
+        post("verify with a made-up token", "/auth/verify")
+            .json(r#"{"token": "5d0c7e2a9b4f61c8e3a7d2b9f0e4c6a18b3d5f7e9a2c4b6d8f0e1a3c5b7d9f2e"}"#)
+            .code(r#"{"detail": "VERIFY_USER_BAD_TOKEN"}"#),
+        post("verify with a token of 65 digits", "/auth/verify")
+            .json(r#"{"token": "5d0c7e2a9b4f61c8e3a7d2b9f0e4c6a18b3d5f7e9a2c4b6d8f0e1a3c5b7d9f2e0"}"#)
+            .status(400)
+            .same_as("verify with a made-up token"),
+        post("verify with a malformed token", "/auth/verify")
+            .json(r#"{"token": "not-a-token"}"#)
+            .status(400)
+            .same_as("verify with a made-up token"),
+        post("verify without a token", "/auth/verify")
+            .json("{}")
+            .invalid(r#"{"detail": [{"loc": ["body", "token"], "type": "missing"}]}"#),
+        get("reset-password page", "/reset-password").page(),
+        get("verify page", "/verify").page(),
         // A password change revokes every token issued before it.
         patch("change the password", "/users")
             .bearer("refreshed_access")
@@ -620,6 +718,122 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
+/// A step of a scenario: a request every target answers, or a link every target's user must
+/// have been mailed.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Case(Case),
+    Mail(MailWait),
+}
+
+/// Waits for the newest mail to an address that holds a link to `page`, and saves its token.
+#[derive(Debug, Clone)]
+pub struct MailWait {
+    pub name: &'static str,
+    /// The address (a template).
+    pub to: &'static str,
+    /// The path of the link's page: the token follows it as `#token=`.
+    pub page: &'static str,
+    /// The variable the token is saved as.
+    pub save: &'static str,
+}
+
+fn mail(name: &'static str, to: &'static str, page: &'static str, save: &'static str) -> Step {
+    Step::Mail(MailWait { name, to, page, save })
+}
+
+/// The mail round trips' user: a fresh one, apart from the scenario's.
+const MAIL_SIGN_UP: &str = r#"{"username": "{tag}.m", "password": "{password}", "email": "{tag}.m@example.com",
+    "first_name": "fname", "last_name": "lname"}"#;
+const MAIL_LOGIN: &str = r#"{"username": "{tag}.m", "password": "{password}"}"#;
+const MAIL_NEW_LOGIN: &str = r#"{"username": "{tag}.m", "password": "{new_password}"}"#;
+
+/// The round trips through mailed links (`--maildev`; the origin must send mail): sign-up's
+/// confirmation, a password reset, an email change waiting for its new address. Each target's
+/// own user, after every case of [`cases`].
+pub fn mail_steps() -> Vec<Step> {
+    let case = Step::Case;
+    vec![
+        case(
+            post("mail: sign-up", "/users")
+                .json(MAIL_SIGN_UP)
+                .status(201)
+                .schema(Schema::User)
+                .expect(r#"{"username": "{tag}.m", "email": "{tag}.m@example.com", "email_verified": false}"#),
+        ),
+        case(post("mail: login", "/auth/login").json(MAIL_LOGIN).pair("mail_access", "mail_refresh")),
+        // Sign-up mails a link that confirms the address, once.
+        mail("mail: the sign-up's verify mail", "{tag}.m@example.com", "/verify", "verify_token"),
+        case(
+            post("mail: verify", "/auth/verify")
+                .json(r#"{"token": "{verify_token}"}"#)
+                .schema(Schema::User)
+                .expect(r#"{"username": "{tag}.m", "email": "{tag}.m@example.com", "email_verified": true}"#),
+        ),
+        case(
+            post("mail: verify with the spent token", "/auth/verify")
+                .json(r#"{"token": "{verify_token}"}"#)
+                .code(r#"{"detail": "VERIFY_USER_BAD_TOKEN"}"#),
+        ),
+        // A reset: the link sets a new password once, and ends every token from before.
+        case(
+            post("mail: forgot-password", "/auth/forgot-password")
+                .json(r#"{"email": "{tag}.m@example.com"}"#)
+                .null(202),
+        ),
+        mail("mail: the reset mail", "{tag}.m@example.com", "/reset-password", "reset_token"),
+        case(
+            post("mail: reset-password", "/auth/reset-password")
+                .json(r#"{"token": "{reset_token}", "password": "{new_password}"}"#)
+                .null(200),
+        ),
+        case(
+            post("mail: login with the password from before the reset", "/auth/login")
+                .json(MAIL_LOGIN)
+                .bad_credentials(),
+        ),
+        case(
+            post("mail: login with the new password", "/auth/login")
+                .json(MAIL_NEW_LOGIN)
+                .pair("reset_access", "reset_refresh"),
+        ),
+        case(
+            post("mail: the refresh token from before the reset", "/auth/refresh")
+                .json(r#"{"refresh_token": "{mail_refresh}"}"#)
+                .invalid_token(),
+        ),
+        case(
+            post("mail: reset-password with the spent token", "/auth/reset-password")
+                .json(r#"{"token": "{reset_token}", "password": "{new_password}"}"#)
+                .code(r#"{"detail": "RESET_PASSWORD_BAD_TOKEN"}"#),
+        ),
+        // With mail on, a new address waits until it confirms; the old one stays meanwhile.
+        case(
+            patch("mail: change the email", "/users")
+                .bearer("reset_access")
+                .json(r#"{"email": "{tag}.moved@example.com", "current_password": "{new_password}"}"#)
+                .schema(Schema::User)
+                .expect(
+                    r#"{"email": "{tag}.m@example.com", "pending_email": "{tag}.moved@example.com",
+                    "email_verified": true}"#,
+                ),
+        ),
+        mail("mail: the new address's verify mail", "{tag}.moved@example.com", "/verify", "moved_token"),
+        case(
+            post("mail: verify the new address", "/auth/verify")
+                .json(r#"{"token": "{moved_token}"}"#)
+                .schema(Schema::User)
+                .expect(r#"{"username": "{tag}.m", "email": "{tag}.moved@example.com", "email_verified": true}"#),
+        ),
+        case(
+            get("mail: the user after the change", "/users")
+                .bearer("reset_access")
+                .schema(Schema::User)
+                .expect(r#"{"email": "{tag}.moved@example.com", "email_verified": true}"#),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,14 +865,32 @@ mod tests {
     }
 
     #[test]
-    fn case_names_are_unique_and_same_as_points_backwards() {
-        let cases = cases();
+    fn step_names_are_unique_and_same_as_points_backwards() {
+        let steps = cases().into_iter().map(Step::Case).chain(mail_steps());
         let mut seen = std::collections::HashSet::new();
-        for case in &cases {
-            if let Some(earlier) = case.same_as {
-                assert!(seen.contains(earlier), "{} refers to {earlier}", case.name);
+        for step in steps {
+            let name = match &step {
+                Step::Case(case) => case.name,
+                Step::Mail(wait) => wait.name,
+            };
+            if let Step::Case(Case { same_as: Some(earlier), .. }) = &step {
+                assert!(seen.contains(earlier), "{name} refers to {earlier}");
             }
-            assert!(seen.insert(case.name), "{} twice", case.name);
+            assert!(seen.insert(name), "{name} twice");
+        }
+    }
+
+    #[test]
+    fn every_token_a_mail_step_saves_is_used_later() {
+        let steps = mail_steps();
+        for (at, step) in steps.iter().enumerate() {
+            if let Step::Mail(wait) = step {
+                let placeholder = format!("{{{}}}", wait.save);
+                let used = steps[at + 1..].iter().any(|later| {
+                    matches!(later, Step::Case(case) if matches!(case.body, Body::Json(body) if body.contains(&placeholder)))
+                });
+                assert!(used, "{} saves {{{}}} that no later step sends", wait.name, wait.save);
+            }
         }
     }
 

@@ -27,7 +27,8 @@ pub enum Compare {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schema {
     Any,
-    /// The seed's user JSON, exactly its keys (never a password).
+    /// The seed's user JSON and whether its address is confirmed, exactly these keys (never a
+    /// password), and `pending_email` while an email change waits.
     User,
     /// A JSON list of users.
     UserList,
@@ -37,9 +38,21 @@ pub enum Schema {
     Empty,
 }
 
-/// The keys of the seed's user JSON.
-pub const USER_KEYS: [&str; 9] =
-    ["id", "username", "email", "first_name", "last_name", "active", "role", "create_date", "update_date"];
+/// The keys of the user JSON: the seed's, and `email_verified`.
+pub const USER_KEYS: [&str; 10] = [
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "active",
+    "role",
+    "create_date",
+    "update_date",
+    "email_verified",
+];
+/// The user JSON's key while an email change waits for the new address to confirm.
+const PENDING_EMAIL: &str = "pending_email";
 
 const PAIR_KEYS: [&str; 4] = ["access_token", "refresh_token", "token_type", "expires_in"];
 /// A login's pair: the device token beside it.
@@ -288,14 +301,20 @@ fn check_user(body: &Value) -> Vec<String> {
     let Some(map) = body.as_object() else {
         return vec![format!("expected a user object, got {}", short(body))];
     };
-    let mut problems = keys_exactly(map, &USER_KEYS);
-    for key in ["username", "email", "first_name", "last_name"] {
+    let mut problems: Vec<String> =
+        USER_KEYS.iter().filter(|k| !map.contains_key(**k)).map(|k| format!("key {k} missing")).collect();
+    let mut known = USER_KEYS.to_vec();
+    known.push(PENDING_EMAIL);
+    problems.extend(extra_keys(map, &known));
+    for key in ["username", "email", "first_name", "last_name", PENDING_EMAIL] {
         if map.get(key).is_some_and(|v| !v.is_string()) {
             problems.push(format!("{key} is not a string"));
         }
     }
-    if map.get("active").is_some_and(|v| !v.is_boolean()) {
-        problems.push("active is not a boolean".to_owned());
+    for key in ["active", "email_verified"] {
+        if map.get(key).is_some_and(|v| !v.is_boolean()) {
+            problems.push(format!("{key} is not a boolean"));
+        }
     }
     if map.get("role").is_some_and(|v| v != "user" && v != "admin") {
         problems.push(format!("role is not \"user\" or \"admin\": {}", map["role"]));

@@ -1,7 +1,7 @@
 //! One black-box conformance suite, run against several targets in the same run: same requests,
 //! same answers.
 //!
-//! `conformance --admin USERNAME:PASSWORD NAME=BASE_URL [NAME=BASE_URL ...]`
+//! `conformance --admin USERNAME:PASSWORD [--maildev URL] NAME=BASE_URL [NAME=BASE_URL ...]`
 //!
 //! The first target is the reference. All targets share one origin and database, where the admin
 //! account exists (`origin create-admin`); each target plays the whole scenario with its own
@@ -17,6 +17,7 @@ mod cases;
 mod client;
 mod compare;
 mod gate;
+mod mail;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -26,13 +27,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use cases::{Case, Vars};
+use cases::{Case, MailWait, Step, Vars};
 use client::{Client, Response};
 use compare::{Compare, contains, cut, diff};
 
-const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log FILE [--origin-metrics URL]] NAME=BASE_URL [NAME=BASE_URL ...]
+const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log FILE [--origin-metrics URL]] [--maildev URL] NAME=BASE_URL [NAME=BASE_URL ...]
   e.g. conformance --admin admin:secret origin=http://127.0.0.1:8000 workerd=http://127.0.0.1:8787
   The first target is the reference; every target must answer every case as it does.
+  With --maildev (the web address of the MailDev the origin sends its mail to), each target's own
+  user then follows mailed links: sign-up's confirmation, a password reset (the old password and
+  the tokens from before refused, the link spent), an email change confirmed by its new address.
   With --origin-log (the file the origin logs to), every other target (an edge) must also answer
   forged tokens itself: their request ids must never appear in the origin's log, while a good
   request's id must. With --origin-metrics (the origin's /metrics URL) that good request must also
@@ -55,6 +59,7 @@ struct Args {
     admin_password: String,
     origin_log: Option<std::path::PathBuf>,
     origin_metrics: Option<String>,
+    maildev: Option<String>,
     targets: Vec<Target>,
 }
 
@@ -62,6 +67,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut admin = None;
     let mut origin_log = None;
     let mut origin_metrics = None;
+    let mut maildev = None;
     let mut targets: Vec<Target> = Vec::new();
     let mut attack: Option<Vec<(String, String)>> = None;
     let mut args = args.into_iter();
@@ -82,6 +88,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             origin_log = Some(args.next().ok_or("--origin-log needs a FILE")?.into());
         } else if arg == "--origin-metrics" {
             origin_metrics = Some(args.next().ok_or("--origin-metrics needs a URL")?);
+        } else if arg == "--maildev" {
+            let url = args.next().ok_or("--maildev needs a URL")?;
+            if !url.starts_with("http://") {
+                return Err(format!("--maildev {url:?} is not an http:// URL"));
+            }
+            maildev = Some(url);
         } else if let Some((name, url)) = arg.split_once('=') {
             let name_ok = (1..=32).contains(&name.len())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -117,6 +129,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         admin_password: admin_password.to_owned(),
         origin_log,
         origin_metrics,
+        maildev,
         targets,
     })
 }
@@ -186,6 +199,21 @@ impl Run {
         problems
     }
 
+    /// Waits for the link the step names in this target's user's mail, and saves its token.
+    fn read_mail(&mut self, wait: &MailWait, maildev: &mail::MailDev, client: &Client) -> Vec<String> {
+        let to = match self.vars.fill(wait.to, str::to_owned) {
+            Ok(to) => to,
+            Err(error) => return vec![error],
+        };
+        match maildev.wait_for_link(client, &to, wait.page) {
+            Ok(token) => {
+                self.vars.set(wait.save, &token);
+                Vec::new()
+            }
+            Err(error) => vec![error],
+        }
+    }
+
     fn check(&mut self, case: &Case, answer: &Answer) -> Vec<String> {
         let status = answer.response.status;
         if status != case.status {
@@ -211,6 +239,11 @@ impl Run {
             let got = answer.response.header(name);
             if got.as_deref() != Some(*want) {
                 problems.push(format!("header {name}: {got:?}, expected {want:?}"));
+            }
+        }
+        for name in &case.required_headers {
+            if answer.response.header(name).is_none() {
+                problems.push(format!("header {name} missing"));
             }
         }
         let json = answer.json.as_ref();
@@ -315,9 +348,19 @@ fn main() -> ExitCode {
     if let Some(headers) = &args.attack {
         return attack_all(&args.targets, headers, &id);
     }
-    let cases = cases::cases();
+    let mut steps: Vec<Step> = cases::cases().into_iter().map(Step::Case).collect();
+    let maildev = args.maildev.as_deref().map(mail::MailDev::new);
+    if maildev.is_some() {
+        steps.extend(cases::mail_steps());
+    }
     let names: Vec<&str> = args.targets.iter().map(|t| t.name.as_str()).collect();
-    eprintln!("conformance: run {id}: {} cases on {} (reference: {})", cases.len(), names.join(", "), names[0]);
+    let with_mail = if maildev.is_some() { ", the mail round trips among them" } else { "" };
+    eprintln!(
+        "conformance: run {id}: {} steps{with_mail} on {} (reference: {})",
+        steps.len(),
+        names.join(", "),
+        names[0]
+    );
     let client = Client::new();
     let mut runs: Vec<Run> = args
         .targets
@@ -330,7 +373,25 @@ fn main() -> ExitCode {
         .collect();
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut out = std::io::stdout().lock();
-    for case in &cases {
+    for step in &steps {
+        let case = match (step, &maildev) {
+            (Step::Case(case), _) => case,
+            (Step::Mail(wait), Some(maildev)) => {
+                for run in &mut runs {
+                    let problems = run.read_mail(wait, maildev, &client);
+                    if problems.is_empty() {
+                        passed += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    for problem in problems {
+                        let _ = writeln!(out, "FAIL {} [{}]: {problem}", wait.name, run.target.name);
+                    }
+                }
+                continue;
+            }
+            (Step::Mail(_), None) => continue,
+        };
         let mut problems: Vec<Vec<String>> = runs.iter_mut().map(|run| run.play(case, &client)).collect();
         let reference = &runs[0];
         for (run, problems) in runs.iter().zip(problems.iter_mut()).skip(1) {
@@ -422,6 +483,10 @@ mod tests {
         assert!(args(&["--admin=a:b", "x=ftp://a"]).is_err());
         assert!(args(&["--admin=a:b", "x=http://a", "X=http://b"]).is_err());
         assert!(args(&["--admin=a:b", "x y=http://a"]).is_err());
+        let parsed = args(&["--admin=a:b", "--maildev", "http://127.0.0.1:1080", "x=http://a"]).unwrap();
+        assert_eq!(parsed.maildev.as_deref(), Some("http://127.0.0.1:1080"));
+        assert!(args(&["--admin=a:b", "--maildev"]).is_err());
+        assert!(args(&["--admin=a:b", "--maildev", "127.0.0.1:1080", "x=http://a"]).is_err());
     }
 
     #[test]

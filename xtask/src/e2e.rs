@@ -3,24 +3,27 @@
 //! compose file's config, and the WASI component under `wasmtime serve` and, where the Spin CLI is
 //! at hand (`../shared/tools/spin/install.sh`), under `spin up` with the project's spin.toml, the
 //! origin reached through `SPIN_VARIABLE_ORIGIN_URL` on a port of its own. Both builds must be
-//! within their size budgets. The conformance suite runs against all four and proves from the
-//! origin's log that forged tokens stay at the edge, and the Postman collection (newman) passes
-//! against each; the origin's log must then hold no secret, password or token, and its metrics
-//! must have counted what the edges forwarded. Last, each edge must answer 504 within its timeout
-//! while the origin hangs, 502 within 5 s while it is down, and recover, without a restart, once
-//! it is back. Then, with the origin's default login limits, the lockout attack of
-//! `conformance --attack` through `wrangler dev` and `workerd serve`.
+//! within their size budgets. The origin sends its mail to a MailDev. The conformance suite runs
+//! against all four, with each target's own user following the links mailed to it (a password
+//! reset, an address confirmed), and proves from the origin's log that forged tokens stay at the
+//! edge, and the Postman collection (newman) passes against each; no log (the origin's, each edge
+//! host's) may then hold a secret, a password, a JWT or the token of any link MailDev received,
+//! and the origin's metrics must have counted what the edges forwarded. Last, each edge must
+//! answer 504 within its timeout while the origin hangs, 502 within 5 s while it is down, and
+//! recover, without a restart, once it is back. Then, with the origin's default login limits, the
+//! lockout attack of `conformance --attack` through `wrangler dev` and `workerd serve`.
 
 use std::fs::File;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
 use crate::edge_tools::{self, EdgeTools};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
+use crate::maildev::{self, MailDev};
 use crate::proxy::Proxy;
 use crate::summary::Outcome;
 use crate::supervisor::Supervisor;
@@ -41,6 +44,7 @@ pub fn run(server_url: &str) -> Result<Outcome> {
     let workerd_config = workerd::stage(&tools)?;
     let wasmtime = edge_tools::wasmtime()?;
     let spin = edge_tools::spin()?;
+    let mail = maildev::Install::ensure()?;
     if spin.is_none() {
         eprintln!("xtask: ../shared/tools/spin/install.sh not found: the edge is not run under spin up");
     }
@@ -49,8 +53,13 @@ pub fn run(server_url: &str) -> Result<Outcome> {
 
     let database = format!("e2e_{}", random::hex(6)?);
     psql::create_database(server_url, &database)?;
-    let hosts =
-        Hosts { component: &component, wasmtime: &wasmtime, spin: spin.as_deref(), workerd_config: &workerd_config };
+    let hosts = Hosts {
+        component: &component,
+        wasmtime: &wasmtime,
+        spin: spin.as_deref(),
+        workerd_config: &workerd_config,
+        mail: &mail,
+    };
     let result = with_database(&tools, &hosts, &psql::with_database(server_url, &database));
     let _ = psql::drop_database(server_url, &database);
     result
@@ -62,22 +71,33 @@ struct Hosts<'a> {
     wasmtime: &'a Path,
     spin: Option<&'a Path>,
     workerd_config: &'a Path,
+    /// MailDev, which gets the origin's mail.
+    mail: &'a maildev::Install,
 }
 
 /// Every suite talks from 127.0.0.1 to one database, many times over: the brute-force and rate
-/// limits (tested on their own in origin/tests/api/throttle.rs) must not refuse it.
-pub const RELAXED_LIMITS: [(&str, &str); 5] = [
+/// limits (tested on their own in origin/tests/api/throttle.rs) must not refuse it. A mail request
+/// held back by its limit answers 202 like any other but sends nothing, and the mail round trips
+/// wait for what it sends.
+pub const RELAXED_LIMITS: [(&str, &str); 7] = [
     ("LOGIN_MAX_FAILURES", "1000000"),
     ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000"),
     ("LOGIN_MAX_FAILURES_PER_IP", "1000000"),
     ("SIGNUP_MAX_PER_IP", "1000000"),
     ("REFRESH_MAX_PER_IP", "1000000"),
+    ("MAIL_REQUEST_MAX_PER_IP", "1000000"),
+    ("MAIL_REQUEST_MAX_PER_EMAIL", "1000000"),
 ];
 
 fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcome> {
     let secret = random::hex(32)?;
     let service_token = random::hex(32)?;
     let log_path = target_dir().join("e2e-origin.log");
+    // This run's log only: the scans below must not find another run's lines, nor miss this one's.
+    File::create(&log_path).context(|| format!("cannot create {}", log_path.display()))?;
+    let mut maildev = MailDev::start(run.mail, None, None)?;
+    // The links in mails point at the edge under wrangler dev, as a deployment's at its edge.
+    let wrangler_port = net::free_port()?;
     let origin_port = net::free_port()?;
     let origin_addr: SocketAddr = ([127, 0, 0, 1], origin_port).into();
     let metrics_addr: SocketAddr = ([127, 0, 0, 1], net::free_port()?).into();
@@ -90,6 +110,8 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
         ("METRICS_ADDR", metrics_addr.to_string()),
         ("RUST_LOG", "info".to_owned()),
         ("LOG_FORMAT", "json".to_owned()),
+        ("SMTP_URL", maildev.smtp_url()),
+        ("PUBLIC_URL", format!("http://127.0.0.1:{wrangler_port}")),
     ];
     origin_env.extend(RELAXED_LIMITS.map(|(name, value)| (name, value.to_owned())));
     let origin_bin = target_dir().join("release").join("origin");
@@ -110,29 +132,51 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
         ("ORIGIN_TIMEOUT_MS", ORIGIN_TIMEOUT_MS.to_string()),
     ];
     let mut edges = Supervisor::default();
-    let wrangler_port = net::free_port()?;
-    edges.spawn("wrangler dev", &mut edge::wrangler_dev(tools, wrangler_port, &edge_vars))?;
+    // Each host's output in a file of its own, which the log scan reads.
+    let mut edge_logs = Vec::new();
+    let mut logged = |name: &str, command: &mut Command| -> Result<()> {
+        let path = target_dir().join(format!("e2e-{}.log", name.split(' ').next().unwrap_or(name)));
+        let log = File::create(&path).context(|| format!("cannot create {}", path.display()))?;
+        command.stdout(log.try_clone()?).stderr(log);
+        eprintln!("xtask: {name}'s output goes to {}", path.display());
+        edge_logs.push(path);
+        edges.spawn(name, command)
+    };
+    logged("wrangler dev", &mut edge::wrangler_dev(tools, wrangler_port, &edge_vars))?;
     let workerd_port = net::free_port()?;
-    edges.spawn("workerd serve", &mut workerd::serve(run.workerd_config, workerd_port, &edge_vars))?;
+    logged("workerd serve", &mut workerd::serve(run.workerd_config, workerd_port, &edge_vars))?;
     let wasmtime_port = net::free_port()?;
-    edges.spawn("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, wasmtime_port, &edge_vars))?;
+    logged("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, wasmtime_port, &edge_vars))?;
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let mut hosts: Vec<(&str, SocketAddr)> =
         vec![("wrangler", local(wrangler_port)), ("workerd", local(workerd_port)), ("wasmtime", local(wasmtime_port))];
     if let Some(spin) = run.spin {
         let spin_port = net::free_port()?;
         let state_dir = target_dir().join("e2e-spin");
-        edges.spawn("spin up", &mut edge::spin_up(spin, spin_port, &edge_vars, &state_dir))?;
+        // Spin appends to its logs: this run's only, as for the others.
+        let _ = std::fs::remove_dir_all(state_dir.join("logs"));
+        logged("spin up", &mut edge::spin_up(spin, spin_port, &edge_vars, &state_dir))?;
         hosts.push(("spin", local(spin_port)));
+        // What the component writes, Spin keeps under its state directory.
+        edge_logs.push(state_dir.join("logs"));
     }
     let hosts = hosts;
+    let edge_logs = edge_logs;
     for &(name, addr) in &hosts {
-        edges.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200))?;
+        edges.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200)).map_err(
+            |error| match error {
+                Error::Failed(message) => {
+                    Error::failed(format!("{message} (the edge hosts' output: {}/e2e-*.log)", target_dir().display()))
+                }
+                other => other,
+            },
+        )?;
     }
 
     let mut conformance = cargo(&["run", "--quiet", "-p", "conformance", "--"]);
     conformance.args(["--admin", &format!("{}:{}", ADMIN.0, ADMIN.1), "--origin-log"]).arg(&log_path);
     conformance.args(["--origin-metrics", &format!("http://{metrics_addr}/metrics")]);
+    conformance.args(["--maildev", &maildev.web_url()]);
     conformance.arg(format!("origin=http://{origin_addr}"));
     for (name, addr) in &hosts {
         conformance.arg(format!("{name}=http://{addr}"));
@@ -149,7 +193,12 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
         }
     }
     let secrets = [("JWT_SECRET", secret.as_str()), ("EDGE_SERVICE_TOKEN", service_token.as_str())];
-    failures.extend(log_leaks(&log_path, &secrets));
+    let mails = maildev.received().unwrap_or_else(|error| {
+        failures.push(error.to_string());
+        String::new()
+    });
+    failures.extend(log_leaks(&log_path, &edge_logs, &secrets, &mails));
+    maildev.check_running()?;
     proxy.hang(true);
     for &(name, addr) in &hosts {
         let limit = Duration::from_millis(ORIGIN_TIMEOUT_MS + 2000);
@@ -183,35 +232,79 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     if failures.is_empty() {
         let spin = if run.spin.is_some() { ", spin up" } else { " (no spin up: its CLI is not at hand)" };
         Ok(Outcome::Passed(Some(format!(
-            "conformance and Postman on origin, wrangler dev, workerd serve, wasmtime serve{spin}; no secret in \
-             the origin's log; 504, 502 and recovery on every edge; the lockout attack through wrangler dev \
-             and workerd serve"
+            "conformance (the mail round trips among it) and Postman on origin, wrangler dev, workerd serve, \
+             wasmtime serve{spin}; no secret, password, JWT or mailed link's token in any log; 504, 502 \
+             and recovery on every edge; the lockout attack through wrangler dev and workerd serve"
         ))))
     } else {
         Err(Error::failed(failures.join("\n")))
     }
 }
 
-/// What the origin's log must never hold: the secrets, the passwords the suites use, any JWT.
-fn log_leaks(log: &Path, secrets: &[(&str, &str)]) -> Vec<String> {
-    let text = match std::fs::read_to_string(log) {
-        Ok(text) if !text.is_empty() => text,
-        Ok(_) => return vec![format!("{} is empty: the log check would see nothing", log.display())],
-        Err(e) => return vec![format!("reading {}: {e}", log.display())],
-    };
-    let passwords = [ADMIN.1].into_iter().chain(SUITE_PASSWORDS);
-    let mut leaks: Vec<String> = secrets
-        .iter()
-        .filter(|(_, value)| text.contains(value))
-        .map(|(name, _)| format!("the origin's log holds {name}"))
-        .collect();
-    leaks.extend(passwords.filter(|p| text.contains(*p)).map(|p| format!("the origin's log holds a password ({p})")));
-    // Every JWT starts with a base64url JSON object: `{"` encodes to `eyJ`.
-    if let Some(at) = text.find("eyJ") {
-        let line = text[..at].lines().count();
-        leaks.push(format!("the origin's log holds what looks like a token ({}, line {line})", log.display()));
+/// What no log may hold: the secrets, the passwords the suites use, any JWT, the token of any link
+/// MailDev received (`mails`: its `GET /api/email`). `origin` is the origin's log, which must not
+/// be empty; `edges` are the edge hosts' logs, files or directories of them (Spin's).
+fn log_leaks(origin: &Path, edges: &[PathBuf], secrets: &[(&str, &str)], mails: &str) -> Vec<String> {
+    let mut leaks = Vec::new();
+    let tokens = link_tokens(mails);
+    if tokens.is_empty() {
+        leaks.push("MailDev received no link with a token: the scan for them would see nothing".to_owned());
     }
+    if std::fs::metadata(origin).is_ok_and(|meta| meta.len() == 0) {
+        leaks.push(format!("{} is empty: the log check would see nothing", origin.display()));
+    }
+    // Spin makes its directory of logs only once the component writes.
+    let mut files = vec![origin.to_path_buf()];
+    for log in edges.iter().filter(|log| log.exists()) {
+        match std::fs::read_dir(log) {
+            Ok(entries) => files.extend(entries.filter_map(|entry| Some(entry.ok()?.path()))),
+            Err(_) => files.push(log.clone()),
+        }
+    }
+    let passwords: Vec<&str> = [ADMIN.1].into_iter().chain(SUITE_PASSWORDS).collect();
+    for file in &files {
+        let text = match std::fs::read(file) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                leaks.push(format!("reading {}: {e}", file.display()));
+                continue;
+            }
+        };
+        let at_line = |at: usize| format!("{}, line {}", file.display(), text[..at].matches('\n').count() + 1);
+        for (name, value) in secrets {
+            if let Some(at) = text.find(value) {
+                leaks.push(format!("a log holds {name} ({})", at_line(at)));
+            }
+        }
+        for password in &passwords {
+            if let Some(at) = text.find(password) {
+                leaks.push(format!("a log holds a password, {password} ({})", at_line(at)));
+            }
+        }
+        // Every JWT starts with a base64url JSON object: `{"` encodes to `eyJ`.
+        if let Some(at) = text.find("eyJ") {
+            leaks.push(format!("a log holds what looks like a token ({})", at_line(at)));
+        }
+        if let Some(at) = tokens.iter().filter_map(|token| text.find(token.as_str())).min() {
+            leaks.push(format!("a log holds the token of a mailed link ({})", at_line(at)));
+        }
+    }
+    eprintln!(
+        "xtask: {} logs scanned for the secrets, {} passwords, JWTs and {} mailed links' tokens",
+        files.len(),
+        passwords.len(),
+        tokens.len()
+    );
     leaks
+}
+
+/// Every distinct token after `#token=` in `text`.
+fn link_tokens(text: &str) -> std::collections::BTreeSet<String> {
+    text.split("#token=")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .filter(|token| token.len() == 64)
+        .collect()
 }
 
 /// The passwords the conformance suite (conformance/src/cases.rs) and the Postman collection
@@ -236,9 +329,9 @@ fn expect(failures: &mut Vec<String>, host: &str, situation: &str, addr: SocketA
 
 /// The origin process, which the checks stop and start again on the same address.
 struct Origin {
-    bin: std::path::PathBuf,
+    bin: PathBuf,
     env: Vec<(&'static str, String)>,
-    log: std::path::PathBuf,
+    log: PathBuf,
     child: Option<Child>,
 }
 
@@ -268,5 +361,51 @@ impl Origin {
 impl Drop for Origin {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_tokens_are_the_64_hex_digits_after_the_fragments_key() {
+        let a = "0123456789abcdef".repeat(4);
+        let b = "fedcba9876543210".repeat(4);
+        let mails = format!(
+            r##"[{{"text": "https://x/reset-password#token={a}\n", "html": "<a href=\"https://x/reset-password#token={a}\">"}},
+            {{"text": "https://x/verify#token={b}"}}, {{"text": "#token=abc"}}]"##
+        );
+        let tokens = link_tokens(&mails);
+        assert_eq!(tokens.into_iter().collect::<Vec<_>>(), [a, b]);
+    }
+
+    #[test]
+    fn the_log_scan_names_each_log_that_holds_a_secret_a_password_a_jwt_or_a_mailed_token() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("xtask-log-scan-{}", random::hex(8)?));
+        let spin = dir.join("spin-logs");
+        std::fs::create_dir_all(&spin)?;
+        let token = "0123456789abcdef".repeat(4);
+        let mails = format!(r#"[{{"text": "https://x/reset-password#token={token}"}}]"#);
+        let (origin, wrangler) = (dir.join("origin.log"), dir.join("wrangler.log"));
+        std::fs::write(&origin, "a line\nanother line\n")?;
+        std::fs::write(&wrangler, "[wrangler:info] POST /auth/reset-password 200 OK\n")?;
+        std::fs::write(spin.join("edge_stderr.txt"), "")?;
+        let edges = [wrangler.clone(), spin.clone(), dir.join("absent")];
+        let secrets = [("JWT_SECRET", "s3cr3t-value")];
+        assert_eq!(log_leaks(&origin, &edges, &secrets, &mails), Vec::<String>::new());
+
+        std::fs::write(&wrangler, format!("ok\n{{\"token\": \"{token}\"}}\n"))?;
+        std::fs::write(spin.join("edge_stderr.txt"), format!("s3cr3t-value {}\n", SUITE_PASSWORDS[0]))?;
+        std::fs::write(&origin, "eyJhbGciOiJIUzI1NiJ9\n")?;
+        let leaks = log_leaks(&origin, &edges, &secrets, &mails);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(leaks.len(), 4, "{leaks:#?}");
+        assert!(leaks.iter().any(|l| l.contains("token of a mailed link") && l.contains("wrangler.log, line 2")));
+        assert!(leaks.iter().any(|l| l.contains("JWT_SECRET") && l.contains("edge_stderr.txt")));
+        assert!(leaks.iter().any(|l| l.contains("a password") && l.contains("edge_stderr.txt")));
+        assert!(leaks.iter().any(|l| l.contains("looks like a token") && l.contains("origin.log, line 1")));
+        assert_eq!(log_leaks(&origin, &edges, &secrets, "[]").len(), 2, "no token to look for is a failure too");
+        Ok(())
     }
 }

@@ -137,6 +137,22 @@ impl MailDev {
         format!("http://{}", self.web)
     }
 
+    /// Every mail received so far, as the REST API lists them (`GET /api/email`, JSON, oldest
+    /// first).
+    pub fn received(&self) -> Result<String> {
+        let answer = crate::http1::Client::new(self.web, Duration::from_secs(10))
+            .request("GET", "/api/email", &[], None)
+            .map_err(|_| Error::failed(format!("no answer from MailDev's GET {}/api/email", self.web_url())))?;
+        if answer.status != 200 {
+            return Err(Error::failed(format!(
+                "MailDev's GET {}/api/email answered {}",
+                self.web_url(),
+                answer.status
+            )));
+        }
+        String::from_utf8(answer.body).map_err(|_| Error::failed("MailDev's GET /api/email is not UTF-8"))
+    }
+
     /// Fails if MailDev has exited: it is meant to run until stopped.
     pub fn check_running(&mut self) -> Result<()> {
         match self.child.try_wait()? {
