@@ -76,9 +76,9 @@ pub struct Queued {
     pub username: String,
 }
 
-/// Queues a reset link for the active account whose address is `email`; nothing for any other
-/// address. One statement either way, the same round trip and about the same work, so the answer
-/// time tells nothing; it also voids the account's earlier reset tokens. The user, if queued.
+/// Queues a reset link for the active account whose address is `email`, and for any other address
+/// a row without a user that the worker drops: the same statement, the same write, so the answer
+/// time tells nothing. It also voids the account's earlier reset tokens. The user, if there is one.
 pub async fn request_reset(client: &Transaction<'_>, email: &str, now: u64) -> Result<Option<UserId>, StoreError> {
     let stmt = client
         .prepare_cached(
@@ -89,17 +89,18 @@ pub async fn request_reset(client: &Transaction<'_>, email: &str, now: u64) -> R
                 WHERE t.user_id = target.id AND t.purpose = 'reset_password' AND t.used_at IS NULL
              )
              INSERT INTO mail_outbox (user_id, kind, address, created_at, next_attempt_at)
-             SELECT id, 'reset_password', email, $2, $2 FROM target
+             SELECT target.id, 'reset_password', coalesce(target.email, 'nobody'), $2, $2
+             FROM (VALUES (1)) AS one (n) LEFT JOIN target ON TRUE
              RETURNING user_id",
         )
         .await?;
-    let row = client.query_opt(&stmt, &[&email, &super::secs(now)]).await?;
-    Ok(row.map(|row| row.try_get("user_id")).transpose()?.map(UserId))
+    let row = client.query_one(&stmt, &[&email, &super::secs(now)]).await?;
+    Ok(row.try_get::<_, Option<i64>>("user_id")?.map(UserId))
 }
 
 /// Queues a confirmation link for `email` when an active account has it as its unconfirmed
-/// address or as the address it waits to change to; nothing otherwise. As [`request_reset`]: one
-/// statement whatever the address.
+/// address or as the address it waits to change to; otherwise a row the worker drops, as
+/// [`request_reset`] does.
 pub async fn request_verify(client: &Transaction<'_>, email: &str, now: u64) -> Result<Option<UserId>, StoreError> {
     let stmt = client
         .prepare_cached(
@@ -111,12 +112,13 @@ pub async fn request_verify(client: &Transaction<'_>, email: &str, now: u64) -> 
                 LIMIT 1
              )
              INSERT INTO mail_outbox (user_id, kind, address, created_at, next_attempt_at)
-             SELECT id, 'verify_email', address, $2, $2 FROM target
+             SELECT target.id, 'verify_email', coalesce(target.address, 'nobody'), $2, $2
+             FROM (VALUES (1)) AS one (n) LEFT JOIN target ON TRUE
              RETURNING user_id",
         )
         .await?;
-    let row = client.query_opt(&stmt, &[&email, &super::secs(now)]).await?;
-    Ok(row.map(|row| row.try_get("user_id")).transpose()?.map(UserId))
+    let row = client.query_one(&stmt, &[&email, &super::secs(now)]).await?;
+    Ok(row.try_get::<_, Option<i64>>("user_id")?.map(UserId))
 }
 
 /// Queues a mail of `kind` for `user` to `address`; `detail` is what a notice names besides.
@@ -166,6 +168,13 @@ pub async fn next_due(transaction: &Transaction<'_>, now: u64) -> Result<Option<
         attempts: u32::try_from(attempts).unwrap_or(0),
         username: row.try_get("username")?,
     }))
+}
+
+/// Drops the rows of requests for addresses no account has; how many.
+pub async fn drop_unaddressed(pool: &Pool) -> Result<u64, StoreError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached("DELETE FROM mail_outbox WHERE user_id IS NULL").await?;
+    Ok(client.execute(&stmt, &[]).await?)
 }
 
 /// Removes mail `id`: sent, or given up.

@@ -44,6 +44,7 @@ pub async fn run(state: AppState, mail: Arc<MailService>) {
 
 /// Handles every mail due now: sent, put back for later, or given up. How many were handled.
 pub async fn deliver_due(state: &AppState, mail: &MailService) -> Result<usize, StoreError> {
+    outbox::drop_unaddressed(&state.pool).await?;
     let mut handled = 0;
     while deliver_next(state, mail).await? {
         handled += 1;
