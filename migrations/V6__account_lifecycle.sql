@@ -28,10 +28,12 @@ CREATE INDEX account_tokens_expiry ON account_tokens (expires_at);
 -- delivery worker mints a token when it sends, and retries with backoff until the mail is sent or
 -- too old (MAIL_MAX_AGE_SECS), which the audit log records. A request for a link to an address
 -- no account has writes a row too, without a user (and with no address but 'nobody'): the same
--- work as a real one, so the answer's time tells nothing; the worker drops it.
+-- work as a real one, so the answer's time tells nothing; the worker drops it. For the same
+-- reason user_id has no foreign key (its check would lock the user's row for a known address
+-- only): the worker drops the rows of users deleted meanwhile.
 CREATE TABLE mail_outbox (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id         BIGINT REFERENCES users (id) ON DELETE CASCADE,
+    user_id         BIGINT,
     kind            TEXT NOT NULL CHECK (kind IN ('reset_password', 'verify_email', 'password_changed',
                                                   'email_change_requested', 'email_changed')),
     address         TEXT NOT NULL CHECK (char_length(address) BETWEEN 3 AND 254),

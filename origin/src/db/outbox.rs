@@ -170,10 +170,15 @@ pub async fn next_due(transaction: &Transaction<'_>, now: u64) -> Result<Option<
     }))
 }
 
-/// Drops the rows of requests for addresses no account has; how many.
+/// Drops the rows of requests for addresses no account has, and of users deleted since; how many.
 pub async fn drop_unaddressed(pool: &Pool) -> Result<u64, StoreError> {
     let client = pool.get().await?;
-    let stmt = client.prepare_cached("DELETE FROM mail_outbox WHERE user_id IS NULL").await?;
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM mail_outbox o
+             WHERE o.user_id IS NULL OR NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.user_id)",
+        )
+        .await?;
     Ok(client.execute(&stmt, &[]).await?)
 }
 
