@@ -1,10 +1,14 @@
 //! The mails' words, from the repository's templates (`origin/assets/mail/<kind>.{subject,txt,html}`,
 //! compiled in): `{{name}}` placeholders filled with the mail's values, HTML-escaped in the HTML
-//! part. A template naming a value the mail does not give is a test failure, not a blank.
+//! part. A kind's HTML is only its paragraphs; `layout.html` is the page around every mail's
+//! (`{{subject}}`, `{{content}}`). A template naming a value the mail does not give is a test
+//! failure, not a blank.
 
 use crate::db::outbox::MailKind;
 
 use super::Mail;
+
+const LAYOUT: &str = include_str!("../../assets/mail/layout.html");
 
 struct Template {
     subject: &'static str,
@@ -39,12 +43,12 @@ fn template(kind: MailKind) -> Template {
 /// The mail of `kind` to `to`, with `values` (name, value) in place of its placeholders.
 pub fn render(kind: MailKind, to: &str, values: &[(&str, &str)]) -> Mail {
     let template = template(kind);
-    Mail {
-        to: to.to_owned(),
-        subject: fill(template.subject.trim(), values, |v| v.replace(['\r', '\n'], " ")),
-        text: fill(template.text, values, str::to_owned),
-        html: fill(template.html, values, escape_html),
-    }
+    let subject = fill(template.subject.trim(), values, |v| v.replace(['\r', '\n'], " "));
+    let content = fill(template.html, values, escape_html);
+    // Split first: a value that reads `{{content}}` must stay text.
+    let (head, tail) = LAYOUT.split_once("{{content}}").unwrap_or((LAYOUT, ""));
+    let html = format!("{}{content}{tail}", head.replacen("{{subject}}", &escape_html(&subject), 1));
+    Mail { to: to.to_owned(), html, text: fill(template.text, values, str::to_owned), subject }
 }
 
 fn fill(template: &str, values: &[(&str, &str)], escape: impl Fn(&str) -> String) -> String {
@@ -120,6 +124,11 @@ mod tests {
             assert!(!mail.subject.is_empty() && !mail.subject.contains('\n'), "{kind:?}");
             assert!(mail.text.contains("al<i>ce"), "{kind:?}: the text part is not escaped");
             assert!(mail.html.contains("al&lt;i&gt;ce") && !mail.html.contains("al<i>ce"), "{kind:?}: html");
+        }
+        for kind in MailKind::ALL {
+            let mail = render(kind, "a@x.org", &values(kind));
+            assert!(mail.html.starts_with("<!DOCTYPE html>") && mail.html.trim_end().ends_with("</html>"), "{kind:?}");
+            assert!(mail.html.contains(&format!("<title>{}</title>", escape_html(&mail.subject))), "{kind:?}");
         }
         let reset = render(MailKind::ResetPassword, "a@x.org", &values(MailKind::ResetPassword));
         assert!(reset.text.contains("https://x/reset-password#token=t&u"));
