@@ -5,8 +5,10 @@
 //! `name` (JSON-escaped in a JSON body, percent-encoded in a form); any other brace is literal.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use totp_rs::{Algorithm, Builder, Secret};
 
 use crate::client::Request;
 use crate::compare::{self, Compare, Schema};
@@ -228,6 +230,22 @@ impl Case {
         self.compared_headers.push("cache-control");
         self.expect_headers.push(("cache-control", "no-store"));
         self.save(access, "/access_token").save(refresh, "/refresh_token")
+    }
+
+    /// 200 with a confirmed second factor: its recovery codes beside the lifted pair, which is
+    /// saved as `pair` saves it.
+    fn confirmed(self, access: &'static str, refresh: &'static str) -> Self {
+        self.pair(access, refresh).schema(Schema::Confirmed)
+    }
+
+    /// 403 `MFA_REQUIRED`, never cached: the login waits for its second factor; its `mfa_token`
+    /// (each answer's own, so only the shapes are compared) saved as the variable `mfa_token`.
+    fn mfa_required(mut self, mfa_token: &'static str) -> Self {
+        self.status = 403;
+        self.expect = Some(r#"{"detail": "MFA_REQUIRED"}"#);
+        self.compared_headers.push("cache-control");
+        self.expect_headers.push(("cache-control", "no-store"));
+        self.compare(Compare::Shape).save(mfa_token, "/mfa_token")
     }
 
     /// 200 with the user JSON of the scenario's user.
@@ -718,12 +736,95 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// A step of a scenario: a request every target answers, or a link every target's user must
-/// have been mailed.
+/// A step of a scenario: a request every target answers, a link every target's user must have
+/// been mailed, the code each target's user's authenticator app shows, or claims each target's
+/// saved token must hold.
 #[derive(Debug, Clone)]
 pub enum Step {
     Case(Case),
     Mail(MailWait),
+    Totp(TotpCode),
+    Claims(ClaimCheck),
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Case(case) => case.name,
+            Self::Mail(wait) => wait.name,
+            Self::Totp(totp) => totp.name,
+            Self::Claims(check) => check.name,
+        }
+    }
+}
+
+/// What an authenticator app shows now for the secret an earlier case saved: the code saved as a
+/// variable for the next case to send.
+#[derive(Debug, Clone)]
+pub struct TotpCode {
+    pub name: &'static str,
+    /// The variable holding the base32 secret.
+    pub secret: &'static str,
+    /// The variable the code is saved as.
+    pub save: &'static str,
+}
+
+impl TotpCode {
+    /// Saves the current code in `vars`.
+    pub fn play(&self, vars: &mut Vars) -> Result<(), String> {
+        let secret = vars.get(self.secret).ok_or_else(|| format!("no {{{}}} (an earlier case failed)", self.secret))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| format!("the clock: {e}"))?.as_secs();
+        let code = totp_code(secret, now)?;
+        vars.set(self.save, &code);
+        Ok(())
+    }
+}
+
+/// RFC 6238 as the origin runs it (shared/src/mfa.rs): SHA-1, 6 digits, 30-second steps; the
+/// code of the step `unix_time` falls in.
+pub fn totp_code(base32_secret: &str, unix_time: u64) -> Result<String, String> {
+    let secret = Secret::try_from_base32(base32_secret)
+        .map_err(|e| format!("the secret {base32_secret:?} is not base32: {e:?}"))?;
+    let totp = Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(secret)
+        .build()
+        .map_err(|e| format!("no TOTP from the secret: {e:?}"))?;
+    Ok(totp.generate(unix_time).to_string())
+}
+
+/// Claims the payload of a saved JWT must hold (listed keys, lists element by element): what a
+/// token says of its session, which its answer's comparison masks. Its signature is the targets'
+/// to check.
+#[derive(Debug, Clone)]
+pub struct ClaimCheck {
+    pub name: &'static str,
+    /// The variable holding the token.
+    pub token: &'static str,
+    /// JSON (a template) the payload must contain.
+    pub expect: &'static str,
+}
+
+impl ClaimCheck {
+    /// The problems found in this target's token.
+    pub fn check(&self, vars: &Vars) -> Vec<String> {
+        let Some(token) = vars.get(self.token) else {
+            return vec![format!("no {{{}}} (an earlier case failed)", self.token)];
+        };
+        let Some(claims) = token.split('.').nth(1).and_then(compare::decode_json) else {
+            return vec![format!("{{{}}} is not a JWT with a JSON payload", self.token)];
+        };
+        let expected = match vars.fill(self.expect, json_escape).map(|text| serde_json::from_str::<Value>(&text)) {
+            Ok(Ok(expected)) => expected,
+            Ok(Err(e)) => return vec![format!("step {}: bad expected JSON: {e}", self.name)],
+            Err(error) => return vec![error],
+        };
+        let mut missing = Vec::new();
+        compare::contains(&expected, &claims, "", &mut missing);
+        missing.into_iter().map(|m| format!("claim {m}")).collect()
+    }
 }
 
 /// Waits for the newest mail to an address that holds a link to `page`, and saves its token.
@@ -740,6 +841,14 @@ pub struct MailWait {
 
 fn mail(name: &'static str, to: &'static str, page: &'static str, save: &'static str) -> Step {
     Step::Mail(MailWait { name, to, page, save })
+}
+
+fn totp(name: &'static str, secret: &'static str, save: &'static str) -> Step {
+    Step::Totp(TotpCode { name, secret, save })
+}
+
+fn claims(name: &'static str, token: &'static str, expect: &'static str) -> Step {
+    Step::Claims(ClaimCheck { name, token, expect })
 }
 
 /// The mail round trips' user: a fresh one, apart from the scenario's.
@@ -834,6 +943,114 @@ pub fn mail_steps() -> Vec<Step> {
     ]
 }
 
+/// The second factor's user: a fresh one, apart from the others.
+const MFA_SIGN_UP: &str = r#"{"username": "{tag}.f", "password": "{password}", "email": "{tag}.f@example.com",
+    "first_name": "fname", "last_name": "lname"}"#;
+const MFA_LOGIN: &str = r#"{"username": "{tag}.f", "password": "{password}"}"#;
+
+/// A second factor, each target's own user (the origin needs `MFA_ENCRYPTION_KEYS`): TOTP turned
+/// on with the code an authenticator app computes from the enrolment's secret, its pair lifted to
+/// `aal2`; then a login that waits for the second factor, a wrong code, a recovery code (once),
+/// and the count of codes left. The TOTP code's time step is spent by the confirmation: the
+/// logins use recovery codes, so nothing waits for the next step.
+pub fn mfa_steps() -> Vec<Step> {
+    let case = Step::Case;
+    vec![
+        case(
+            post("mfa: sign-up", "/users")
+                .json(MFA_SIGN_UP)
+                .status(201)
+                .schema(Schema::User)
+                .expect(r#"{"username": "{tag}.f", "email": "{tag}.f@example.com"}"#),
+        ),
+        case(post("mfa: login", "/auth/login").json(MFA_LOGIN).pair("mfa_access", "mfa_refresh")),
+        claims("mfa: a password's pair is aal1", "mfa_access", r#"{"aal": "aal1", "acr": "aal1", "amr": ["pwd"]}"#),
+        case(
+            get("mfa: no second factor yet", "/users/mfa")
+                .bearer("mfa_access")
+                .expect(r#"{"totp": false, "recovery_codes_left": 0}"#),
+        ),
+        case(
+            post("mfa: enrol with a wrong current_password", "/users/mfa/totp")
+                .bearer("mfa_access")
+                .json(r#"{"current_password": "not-the-right-passphrase"}"#)
+                .status(403)
+                .expect(r#"{"detail": "Incorrect current password"}"#),
+        ),
+        case(
+            post("mfa: enrol", "/users/mfa/totp")
+                .bearer("mfa_access")
+                .json(r#"{"current_password": "{password}"}"#)
+                .status(201)
+                .schema(Schema::Enrolment)
+                .expect_header("cache-control", "no-store")
+                .compare_header("cache-control")
+                .save("totp_secret", "/secret"),
+        ),
+        case(
+            post("mfa: confirm with a wrong code", "/users/mfa/totp/confirm")
+                .bearer("mfa_access")
+                .json(r#"{"code": "000000"}"#)
+                .code(r#"{"detail": "MFA_BAD_CODE"}"#),
+        ),
+        totp("mfa: the authenticator's code", "totp_secret", "totp_code"),
+        case(
+            post("mfa: confirm", "/users/mfa/totp/confirm")
+                .bearer("mfa_access")
+                .json(r#"{"code": "{totp_code}"}"#)
+                .confirmed("aal2_access", "aal2_refresh")
+                .save("recovery_code", "/recovery_codes/0"),
+        ),
+        claims(
+            "mfa: the confirmed pair is aal2",
+            "aal2_access",
+            r#"{"aal": "aal2", "acr": "aal2", "amr": ["pwd", "otp", "mfa"]}"#,
+        ),
+        case(
+            get("mfa: the factor is on", "/users/mfa")
+                .bearer("aal2_access")
+                .expect(r#"{"totp": true, "recovery_codes_left": 10}"#),
+        ),
+        case(post("mfa: a login asks for the second factor", "/auth/login").json(MFA_LOGIN).mfa_required("mfa_token")),
+        case(
+            post("mfa: a wrong code", "/auth/mfa")
+                .json(r#"{"mfa_token": "{mfa_token}", "code": "000000"}"#)
+                .code(r#"{"detail": "MFA_BAD_CODE"}"#),
+        ),
+        case(
+            post("mfa: a recovery code", "/auth/mfa")
+                .json(r#"{"mfa_token": "{mfa_token}", "recovery_code": "{recovery_code}"}"#)
+                .pair("recovered_access", "recovered_refresh"),
+        ),
+        claims(
+            "mfa: a recovery code's pair is aal2",
+            "recovered_access",
+            r#"{"aal": "aal2", "acr": "aal2", "amr": ["pwd", "mfa"]}"#,
+        ),
+        case(
+            post("mfa: the spent mfa_token", "/auth/mfa")
+                .json(r#"{"mfa_token": "{mfa_token}", "code": "000000"}"#)
+                .code(r#"{"detail": "MFA_TOKEN_INVALID"}"#),
+        ),
+        case(
+            post("mfa: another login asks for the second factor", "/auth/login")
+                .json(MFA_LOGIN)
+                .mfa_required("mfa_token_2"),
+        ),
+        case(
+            post("mfa: the spent recovery code", "/auth/mfa")
+                .json(r#"{"mfa_token": "{mfa_token_2}", "recovery_code": "{recovery_code}"}"#)
+                .status(400)
+                .same_as("mfa: a wrong code"),
+        ),
+        case(
+            get("mfa: one recovery code fewer", "/users/mfa")
+                .bearer("recovered_access")
+                .expect(r#"{"totp": true, "recovery_codes_left": 9}"#),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -866,13 +1083,10 @@ mod tests {
 
     #[test]
     fn step_names_are_unique_and_same_as_points_backwards() {
-        let steps = cases().into_iter().map(Step::Case).chain(mail_steps());
+        let steps = cases().into_iter().map(Step::Case).chain(mail_steps()).chain(mfa_steps());
         let mut seen = std::collections::HashSet::new();
         for step in steps {
-            let name = match &step {
-                Step::Case(case) => case.name,
-                Step::Mail(wait) => wait.name,
-            };
+            let name = step.name();
             if let Step::Case(Case { same_as: Some(earlier), .. }) = &step {
                 assert!(seen.contains(earlier), "{name} refers to {earlier}");
             }
@@ -892,6 +1106,45 @@ mod tests {
                 assert!(used, "{} saves {{{}}} that no later step sends", wait.name, wait.save);
             }
         }
+    }
+
+    #[test]
+    fn every_code_a_totp_step_saves_is_sent_by_the_next_case() {
+        let steps = mfa_steps();
+        for (at, step) in steps.iter().enumerate() {
+            if let Step::Totp(totp) = step {
+                let placeholder = format!("{{{}}}", totp.save);
+                let next = steps.get(at + 1);
+                let sent = matches!(next, Some(Step::Case(case)) if matches!(case.body, Body::Json(body) if body.contains(&placeholder)));
+                assert!(sent, "{} saves {{{}}}, which the next step does not send", totp.name, totp.save);
+            }
+        }
+    }
+
+    #[test]
+    fn totp_codes_are_rfc_6238s() {
+        // RFC 6238, appendix B: the SHA-1 secret "12345678901234567890", its 8-digit codes cut to 6.
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        assert_eq!(totp_code(secret, 59).unwrap(), "287082");
+        assert_eq!(totp_code(secret, 1_111_111_109).unwrap(), "081804");
+        assert_eq!(totp_code(secret, 1_111_111_111).unwrap(), "050471");
+        assert!(totp_code("not base32!", 59).is_err());
+    }
+
+    #[test]
+    fn claim_checks_read_the_saved_tokens_payload() {
+        let mut vars = Vars::default();
+        let header = compare::encode_json(&serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        let payload =
+            compare::encode_json(&serde_json::json!({"sub": "1", "aal": "aal2", "amr": ["pwd", "otp", "mfa"]}));
+        vars.set("access", &format!("{header}.{payload}.c2lnbmF0dXJl"));
+        let aal2 =
+            ClaimCheck { name: "aal2", token: "access", expect: r#"{"aal": "aal2", "amr": ["pwd", "otp", "mfa"]}"# };
+        assert_eq!(aal2.check(&vars), Vec::<String>::new());
+        let aal1 = ClaimCheck { name: "aal1", token: "access", expect: r#"{"aal": "aal1", "acr": "aal1"}"# };
+        assert_eq!(aal1.check(&vars).len(), 2, "{:?}", aal1.check(&vars));
+        let absent = ClaimCheck { name: "absent", token: "refresh", expect: "{}" };
+        assert_eq!(absent.check(&vars).len(), 1);
     }
 
     #[test]

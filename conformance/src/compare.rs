@@ -34,6 +34,10 @@ pub enum Schema {
     UserList,
     /// A token pair.
     Pair,
+    /// A second factor's enrolment: its base32 `secret` and `otpauth_uri`, nothing else.
+    Enrolment,
+    /// A confirmed second factor: ten recovery codes beside a token pair.
+    Confirmed,
     /// No body at all (204).
     Empty,
 }
@@ -57,6 +61,14 @@ const PENDING_EMAIL: &str = "pending_email";
 const PAIR_KEYS: [&str; 4] = ["access_token", "refresh_token", "token_type", "expires_in"];
 /// A login's pair: the device token beside it.
 const LOGIN_PAIR_KEYS: [&str; 5] = ["access_token", "refresh_token", "token_type", "expires_in", "device_token"];
+
+/// A confirmed factor's recovery codes, and the answer's keys beside the pair's.
+pub const RECOVERY_CODES: usize = 10;
+const ENROLMENT_KEYS: [&str; 2] = ["secret", "otpauth_uri"];
+const CONFIRMED_KEYS: [&str; 5] = ["recovery_codes", "access_token", "refresh_token", "token_type", "expires_in"];
+/// The detail of a login that waits for its second factor: its body alone holds more, the
+/// `mfa_token`.
+pub const MFA_REQUIRED: &str = "MFA_REQUIRED";
 
 /// Stands for a target's own run tag inside its answers, so `c1x-origin.u` and
 /// `c1x-workerd.u` compare equal.
@@ -85,6 +97,25 @@ pub fn is_jwt(text: &str) -> bool {
 
 fn is_session_id(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// 64 hex digits in lower case: a device token, an `mfa_token`.
+fn is_hex_64(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// A TOTP secret as an authenticator app takes it: 160 bits in base32 (RFC 4648), unpadded.
+fn is_totp_secret(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c))
+}
+
+/// A recovery code as shown: `XXXXX-XXXXX-XXXXX-XXXXX-XXX`, base32.
+fn is_recovery_code(text: &str) -> bool {
+    text.len() == 27
+        && text
+            .bytes()
+            .enumerate()
+            .all(|(i, c)| if i % 6 == 5 { c == b'-' } else { c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c) })
 }
 
 /// A base64url (unpadded) part of a JWT, as JSON.
@@ -116,10 +147,18 @@ fn volatile(key: &str, value: &Value) -> Option<Result<&'static str, String>> {
             text.is_some_and(is_date).then_some("<date>").ok_or("a date YYYY-MM-DDTHH:MM:SS.ffffff")
         }
         "access_token" | "refresh_token" => text.is_some_and(is_jwt).then_some("<jwt>").ok_or("a JWT"),
-        "device_token" => text
-            .is_some_and(|t| t.len() == 64 && t.bytes().all(|c| c.is_ascii_hexdigit()))
-            .then_some("<device token>")
-            .ok_or("64 hex digits"),
+        "device_token" => text.is_some_and(is_hex_64).then_some("<device token>").ok_or("64 hex digits"),
+        // A second factor's, each target's own.
+        "secret" => text.is_some_and(is_totp_secret).then_some("<totp secret>").ok_or("32 base32 characters"),
+        "otpauth_uri" => text
+            .is_some_and(|t| t.starts_with("otpauth://totp/") && t.contains("secret="))
+            .then_some("<otpauth uri>")
+            .ok_or("an otpauth://totp/ URI with a secret"),
+        "recovery_codes" => value
+            .as_array()
+            .is_some_and(|codes| codes.iter().all(|code| code.as_str().is_some_and(is_recovery_code)))
+            .then_some("<recovery codes>")
+            .ok_or("a list of codes XXXXX-XXXXX-XXXXX-XXXXX-XXX"),
         "request_id" => text.is_some_and(|t| !t.is_empty()).then_some("<request id>").ok_or("a request id"),
         _ => return None,
     };
@@ -258,12 +297,21 @@ pub fn contains(expected: &Value, actual: &Value, path: &str, out: &mut Vec<Stri
 }
 
 /// FastAPI's error shape: `{"detail": "..."}` or `{"detail": [{"loc", "msg", "type"}, ...]}`,
-/// nothing else.
+/// nothing else; `MFA_REQUIRED` also carries its `mfa_token` (64 hex digits).
 pub fn check_error_body(body: &Value) -> Vec<String> {
     let Some(map) = body.as_object() else {
         return vec![format!("error body is not an object: {}", short(body))];
     };
-    let mut problems = extra_keys(map, &["detail"]);
+    let mut problems = if map.get("detail").is_some_and(|detail| detail == MFA_REQUIRED) {
+        let token = map.get("mfa_token").and_then(Value::as_str);
+        if !token.is_some_and(is_hex_64) {
+            vec![format!("MFA_REQUIRED without an mfa_token of 64 hex digits: {}", short(body))]
+        } else {
+            extra_keys(map, &["detail", "mfa_token"])
+        }
+    } else {
+        extra_keys(map, &["detail"])
+    };
     match map.get("detail") {
         Some(Value::String(_)) => {}
         Some(Value::Array(items)) if !items.is_empty() => {
@@ -294,7 +342,30 @@ pub fn check_schema(schema: Schema, body: Option<&Value>, raw: &[u8]) -> Vec<Str
         (Schema::UserList, Some(Value::Array(users))) => users.iter().flat_map(check_user).collect(),
         (Schema::UserList, Some(other)) => vec![format!("expected a list of users, got {}", short(other))],
         (Schema::Pair, Some(body)) => check_pair(body),
+        (Schema::Enrolment, Some(Value::Object(map))) => keys_exactly(map, &ENROLMENT_KEYS),
+        (Schema::Enrolment, Some(other)) => vec![format!("expected an enrolment, got {}", short(other))],
+        (Schema::Confirmed, Some(body)) => check_confirmed(body),
     }
+}
+
+/// Ten distinct recovery codes beside a pair (their format: [`normalise`]).
+fn check_confirmed(body: &Value) -> Vec<String> {
+    let Some(map) = body.as_object() else {
+        return vec![format!("expected a confirmed factor, got {}", short(body))];
+    };
+    let mut problems = keys_exactly(map, &CONFIRMED_KEYS);
+    problems.extend(check_pair_values(map));
+    if let Some(codes) = map.get("recovery_codes").and_then(Value::as_array) {
+        let distinct: BTreeSet<String> = codes.iter().map(Value::to_string).collect();
+        if codes.len() != RECOVERY_CODES || distinct.len() != RECOVERY_CODES {
+            problems.push(format!(
+                "{} recovery codes, {} of them distinct, expected {RECOVERY_CODES}",
+                codes.len(),
+                distinct.len()
+            ));
+        }
+    }
+    problems
 }
 
 fn check_user(body: &Value) -> Vec<String> {
@@ -328,6 +399,13 @@ fn check_pair(body: &Value) -> Vec<String> {
     };
     let keys: &[&str] = if map.contains_key("device_token") { &LOGIN_PAIR_KEYS } else { &PAIR_KEYS };
     let mut problems = keys_exactly(map, keys);
+    problems.extend(check_pair_values(map));
+    problems
+}
+
+/// A pair's values: a bearer token type, a positive lifetime, two different tokens.
+fn check_pair_values(map: &Map<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
     if map.get("token_type").is_some_and(|v| v != "bearer") {
         problems.push(format!("token_type is not \"bearer\": {}", map["token_type"]));
     }
@@ -394,6 +472,44 @@ mod tests {
         let b = json!([{"id": 5, "role": "user"}]);
         assert_eq!(skeleton(&a), skeleton(&b));
         assert_ne!(skeleton(&a), skeleton(&json!([{"id": "5", "role": "user"}])));
+    }
+
+    #[test]
+    fn a_second_factors_secrets_are_masked_once_their_format_is_checked() {
+        let code = "ABCDE-FGHIJ-KLMNO-PQRST-UV2";
+        let codes: Vec<&str> = (0..RECOVERY_CODES).map(|_| code).collect();
+        let enrolment = json!({"secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+            "otpauth_uri": "otpauth://totp/jwt-auth:c1-origin.f?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"});
+        let mut problems = Vec::new();
+        let masked = normalise(&enrolment, "c1-origin", &mut problems);
+        assert_eq!(masked, json!({"secret": "<totp secret>", "otpauth_uri": "<otpauth uri>"}));
+        assert_eq!(
+            normalise(&json!({"recovery_codes": codes}), "t", &mut problems)["recovery_codes"],
+            "<recovery codes>"
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        normalise(
+            &json!({"secret": "jbswy3dp", "otpauth_uri": "https://x", "recovery_codes": ["abc"]}),
+            "t",
+            &mut problems,
+        );
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(check_schema(Schema::Enrolment, Some(&enrolment), b"").is_empty());
+        // Ten distinct codes beside a pair; the same code ten times is wrong.
+        let pair = |codes: Vec<String>| json!({"recovery_codes": codes, "access_token": "a", "refresh_token": "r", "token_type": "bearer", "expires_in": 900});
+        let distinct: Vec<String> =
+            (b'A'..b'K').map(|c| format!("ABCDE-FGHIJ-KLMNO-PQRST-UV{}", char::from(c))).collect();
+        assert!(check_schema(Schema::Confirmed, Some(&pair(distinct)), b"").is_empty());
+        assert_eq!(check_schema(Schema::Confirmed, Some(&pair(vec![code.to_owned(); RECOVERY_CODES])), b"").len(), 1);
+    }
+
+    #[test]
+    fn only_mfa_required_carries_an_mfa_token() {
+        let token = "0123456789abcdef".repeat(4);
+        assert!(check_error_body(&json!({"detail": "MFA_REQUIRED", "mfa_token": token})).is_empty());
+        assert_eq!(check_error_body(&json!({"detail": "MFA_REQUIRED"})).len(), 1);
+        assert_eq!(check_error_body(&json!({"detail": "MFA_REQUIRED", "mfa_token": "short"})).len(), 1);
+        assert_eq!(check_error_body(&json!({"detail": "MFA_BAD_CODE", "mfa_token": token})).len(), 1);
     }
 
     #[test]

@@ -37,7 +37,26 @@ pub struct Origin<'a> {
 const USERS_OK: &str = r#"http_requests_total{method="GET",route="/users",status="200"}"#;
 
 /// The value of `series` in the origin's metrics (0 while absent).
-fn counted(client: &Client, metrics_url: &str, series: &str) -> Result<f64, String> {
+pub fn counted(client: &Client, metrics_url: &str, series: &str) -> Result<f64, String> {
+    let text = metrics(client, metrics_url)?;
+    Ok(text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0))
+}
+
+/// Every request the origin has answered, whatever its method, route and status.
+pub fn requests_total(client: &Client, metrics_url: &str) -> Result<f64, String> {
+    Ok(sum_requests(&metrics(client, metrics_url)?))
+}
+
+/// The sum of every `http_requests_total` series in the text exposition format.
+fn sum_requests(text: &str) -> f64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("http_requests_total{")?.rsplit_once("} "))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// The origin's metrics, as text.
+fn metrics(client: &Client, metrics_url: &str) -> Result<String, String> {
     let (base, path) = metrics_url
         .find("://")
         .and_then(|scheme| metrics_url[scheme + 3..].find('/').map(|slash| metrics_url.split_at(scheme + 3 + slash)))
@@ -47,8 +66,7 @@ fn counted(client: &Client, metrics_url: &str, series: &str) -> Result<f64, Stri
     if response.status != 200 {
         return Err(format!("{metrics_url}: status {}", response.status));
     }
-    let text = String::from_utf8_lossy(&response.body);
-    Ok(text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0))
+    Ok(String::from_utf8_lossy(&response.body).into_owned())
 }
 
 /// The problems found on the edge at `base`.
@@ -166,4 +184,21 @@ pub fn never_reaches_origin(
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_of_requests_is_summed_and_nothing_else() {
+        let text = "# HELP http_requests HTTP requests answered, by method, route and status.\n\
+            # TYPE http_requests counter\n\
+            http_requests_total{method=\"GET\",route=\"/users\",status=\"200\"} 3\n\
+            http_requests_total{method=\"POST\",route=\"/auth/login\",status=\"401\"} 2\n\
+            http_request_duration_seconds_count{method=\"GET\",route=\"/users\"} 3\n\
+            login_failures_total 7\n";
+        assert!((sum_requests(text) - 5.0).abs() < f64::EPSILON);
+        assert!(sum_requests("").abs() < f64::EPSILON);
+    }
 }

@@ -4,8 +4,8 @@
 //! `conformance --admin USERNAME:PASSWORD [--maildev URL] NAME=BASE_URL [NAME=BASE_URL ...]`
 //!
 //! The first target is the reference. All targets share one origin and database, where the admin
-//! account exists (`origin create-admin`); each target plays the whole scenario with its own
-//! users. Every failure is one line naming the case, the target and what differed; the last line
+//! account exists (`origin create-admin`) and second factors can be turned on
+//! (`MFA_ENCRYPTION_KEYS`); each target plays the whole scenario with its own users. Every failure is one line naming the case, the target and what differed; the last line
 //! is `N passed, M failed`, counting case × target checks; the exit code is 1 when any failed.
 #![allow(
     clippy::disallowed_methods,
@@ -18,6 +18,7 @@ mod client;
 mod compare;
 mod gate;
 mod mail;
+mod stepup;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -37,6 +38,8 @@ const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log 
   With --maildev (the web address of the MailDev the origin sends its mail to), each target's own
   user then follows mailed links: sign-up's confirmation, a password reset (the old password and
   the tokens from before refused, the link spent), an email change confirmed by its new address.
+  Each target's own user also turns a second factor (TOTP) on and logs in with it: the origin
+  needs MFA_ENCRYPTION_KEYS.
   With --origin-log (the file the origin logs to), every other target (an edge) must also answer
   forged tokens itself: their request ids must never appear in the origin's log, while a good
   request's id must. With --origin-metrics (the origin's /metrics URL) that good request must also
@@ -45,7 +48,15 @@ const USAGE: &str = "usage: conformance --admin USERNAME:PASSWORD [--origin-log 
        conformance --attack [--address-header NAME:HEADER ...] NAME=BASE_URL [NAME=BASE_URL ...]
   The lockout attack on each target (an edge in front of an origin with its default login limits):
   strangers' failures must not keep the owner out. A target whose host trusts a client address
-  header (e.g. wrangler:cf-connecting-ip) is attacked from 30 addresses, others from none.";
+  header (e.g. wrangler:cf-connecting-ip) is attacked from 30 addresses, others from none.
+
+       conformance --step-up PREFIX:PASSWORD [--origin-metrics URL] NAME=BASE_URL [NAME=BASE_URL ...]
+  RFC 9470's step-up, with the origin and every edge host under REQUIRE_AAL2=admin: each target's
+  admin PREFIX-NAME (origin create-admin, no second factor yet), logged in with the password, must
+  get the challenge on admin routes (401, WWW-Authenticate: Bearer
+  error=\"insufficient_user_authentication\", ...) and, once TOTP is on, the confirmation's aal2 token
+  must pass. With --origin-metrics, the origin must count none of the refused requests of the
+  targets after the first (the origin itself), and the aal2 GET /users/admin once.";
 
 struct Target {
     name: String,
@@ -55,6 +66,8 @@ struct Target {
 struct Args {
     /// `--attack`: the lockout attack instead of the suite, with each target's address header.
     attack: Option<Vec<(String, String)>>,
+    /// `--step-up`: the step-up instead of the suite, with the admins' prefix and password.
+    step_up: Option<(String, String)>,
     admin_user: String,
     admin_password: String,
     origin_log: Option<std::path::PathBuf>,
@@ -70,6 +83,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut maildev = None;
     let mut targets: Vec<Target> = Vec::new();
     let mut attack: Option<Vec<(String, String)>> = None;
+    let mut step_up = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
@@ -80,6 +94,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             let value = args.next().ok_or("--address-header needs NAME:HEADER")?;
             let (name, header) = value.split_once(':').ok_or("--address-header takes NAME:HEADER")?;
             attack.get_or_insert_with(Vec::new).push((name.to_owned(), header.to_ascii_lowercase()));
+        } else if arg == "--step-up" {
+            let value = args.next().ok_or("--step-up needs PREFIX:PASSWORD")?;
+            let (prefix, password) = value.split_once(':').ok_or("--step-up takes PREFIX:PASSWORD")?;
+            step_up = Some((prefix.to_owned(), password.to_owned()));
         } else if arg == "--admin" {
             admin = Some(args.next().ok_or("--admin needs USERNAME:PASSWORD")?);
         } else if let Some(value) = arg.strip_prefix("--admin=") {
@@ -111,20 +129,24 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             return Err(format!("unexpected argument {arg:?}"));
         }
     }
-    let admin = match (admin, &attack) {
-        (Some(admin), _) => admin,
-        (None, Some(_)) => ":".to_owned(),
-        (None, None) => return Err("--admin USERNAME:PASSWORD is required".into()),
+    if attack.is_some() && step_up.is_some() {
+        return Err("--attack and --step-up are two runs".into());
+    }
+    let admin = match admin {
+        Some(admin) => admin,
+        None if attack.is_some() || step_up.is_some() => ":".to_owned(),
+        None => return Err("--admin USERNAME:PASSWORD is required".into()),
     };
     let (admin_user, admin_password) = admin.split_once(':').ok_or("--admin takes USERNAME:PASSWORD")?;
     if targets.is_empty() {
         return Err("no target: give at least one NAME=BASE_URL".into());
     }
-    if origin_metrics.is_some() && origin_log.is_none() {
+    if origin_metrics.is_some() && origin_log.is_none() && step_up.is_none() {
         return Err("--origin-metrics goes with --origin-log".into());
     }
     Ok(Args {
         attack,
+        step_up,
         admin_user: admin_user.to_owned(),
         admin_password: admin_password.to_owned(),
         origin_log,
@@ -197,6 +219,21 @@ impl Run {
         };
         self.answers.insert(case.name, outcome);
         problems
+    }
+
+    /// Plays a step that sends the target nothing (a mail read, an authenticator's code, a check
+    /// of a saved token's claims); the problems found. A case is [`Run::play`]'s.
+    fn own_step(&mut self, step: &Step, maildev: Option<&mail::MailDev>, client: &Client) -> Vec<String> {
+        match (step, maildev) {
+            (Step::Mail(wait), Some(maildev)) => self.read_mail(wait, maildev, client),
+            (Step::Mail(wait), None) => vec![format!("{}: no --maildev to read the mail from", wait.name)],
+            (Step::Totp(totp), _) => match totp.play(&mut self.vars) {
+                Ok(()) => Vec::new(),
+                Err(error) => vec![error],
+            },
+            (Step::Claims(check), _) => check.check(&self.vars),
+            (Step::Case(case), _) => vec![format!("{}: a case, not a step of the target's own", case.name)],
+        }
     }
 
     /// Waits for the link the step names in this target's user's mail, and saves its token.
@@ -348,11 +385,15 @@ fn main() -> ExitCode {
     if let Some(headers) = &args.attack {
         return attack_all(&args.targets, headers, &id);
     }
+    if let Some((prefix, password)) = &args.step_up {
+        return step_up_all(&args.targets, prefix, password, args.origin_metrics.as_deref());
+    }
     let mut steps: Vec<Step> = cases::cases().into_iter().map(Step::Case).collect();
     let maildev = args.maildev.as_deref().map(mail::MailDev::new);
     if maildev.is_some() {
         steps.extend(cases::mail_steps());
     }
+    steps.extend(cases::mfa_steps());
     let names: Vec<&str> = args.targets.iter().map(|t| t.name.as_str()).collect();
     let with_mail = if maildev.is_some() { ", the mail round trips among them" } else { "" };
     eprintln!(
@@ -376,21 +417,22 @@ fn main() -> ExitCode {
     for step in &steps {
         let case = match (step, &maildev) {
             (Step::Case(case), _) => case,
-            (Step::Mail(wait), Some(maildev)) => {
+            (Step::Mail(_), None) => continue,
+            // A step that asks no target anything: each target's own, counted and reported alike.
+            (own, maildev) => {
                 for run in &mut runs {
-                    let problems = run.read_mail(wait, maildev, &client);
+                    let problems = run.own_step(own, maildev.as_ref(), &client);
                     if problems.is_empty() {
                         passed += 1;
                     } else {
                         failed += 1;
                     }
                     for problem in problems {
-                        let _ = writeln!(out, "FAIL {} [{}]: {problem}", wait.name, run.target.name);
+                        let _ = writeln!(out, "FAIL {} [{}]: {problem}", own.name(), run.target.name);
                     }
                 }
                 continue;
             }
-            (Step::Mail(_), None) => continue,
         };
         let mut problems: Vec<Vec<String>> = runs.iter_mut().map(|run| run.play(case, &client)).collect();
         let reference = &runs[0];
@@ -464,6 +506,31 @@ fn attack_all(targets: &[Target], headers: &[(String, String)], id: &str) -> Exi
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+/// `--step-up`: the step-up on every target, each with its own admin.
+fn step_up_all(targets: &[Target], prefix: &str, password: &str, origin_metrics: Option<&str>) -> ExitCode {
+    let client = Client::new();
+    let mut failed = false;
+    for (at, target) in targets.iter().enumerate() {
+        let username = format!("{prefix}-{}", target.name);
+        // The first target is the origin: it answers the refused requests itself.
+        let metrics = origin_metrics.filter(|_| at > 0);
+        let on = stepup::Target { base: &target.base, origin_metrics: metrics };
+        let problems = stepup::play(&client, &on, &username, password);
+        if problems.is_empty() {
+            let unseen = if metrics.is_some() { ", the origin saw none of it" } else { "" };
+            println!(
+                "step-up on {}: {username}'s aal1 token got the challenge{unseen}; with TOTP on, its aal2 token passed",
+                target.name
+            );
+        }
+        for problem in &problems {
+            println!("FAIL step-up [{}]: {problem}", target.name);
+        }
+        failed |= !problems.is_empty();
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,6 +554,11 @@ mod tests {
         assert_eq!(parsed.maildev.as_deref(), Some("http://127.0.0.1:1080"));
         assert!(args(&["--admin=a:b", "--maildev"]).is_err());
         assert!(args(&["--admin=a:b", "--maildev", "127.0.0.1:1080", "x=http://a"]).is_err());
+        let parsed =
+            args(&["--step-up", "stepup:pa:ss", "--origin-metrics", "http://m/metrics", "x=http://a"]).unwrap();
+        assert_eq!(parsed.step_up, Some(("stepup".to_owned(), "pa:ss".to_owned())));
+        assert!(args(&["--step-up", "no-colon", "x=http://a"]).is_err());
+        assert!(args(&["--step-up", "a:b", "--attack", "x=http://a"]).is_err());
     }
 
     #[test]

@@ -5,10 +5,14 @@
 //! origin reached through `SPIN_VARIABLE_ORIGIN_URL` on a port of its own. Both builds must be
 //! within their size budgets. The origin sends its mail to a MailDev. The conformance suite runs
 //! against all four, with each target's own user following the links mailed to it (a password
-//! reset, an address confirmed), and proves from the origin's log that forged tokens stay at the
-//! edge, and the Postman collection (newman) passes against each; no log (the origin's, each edge
-//! host's) may then hold a secret, a password, a JWT or the token of any link MailDev received,
-//! and the origin's metrics must have counted what the edges forwarded. Last, each edge must
+//! reset, an address confirmed) and turning a second factor on (TOTP, then a login with a recovery
+//! code), and proves from the origin's log that forged tokens stay at the edge, and the Postman
+//! collection (newman) passes against each. Then the origin and every edge host start again under
+//! `REQUIRE_AAL2=admin`, and `conformance --step-up` shows on each that an admin's `aal1` token gets
+//! RFC 9470's challenge at the edge, the origin counting none of those requests, and that the
+//! same admin's `aal2` token passes once TOTP is on. No log (the origin's, each edge host's) may
+//! then hold a secret, a password, a JWT or the token of any link MailDev received, and the
+//! origin's metrics must have counted what the edges forwarded. Last, each edge must
 //! answer 504 within its timeout while the origin hangs, 502 within 5 s while it is down, and
 //! recover, without a restart, once it is back. Then, with the origin's default login limits, the
 //! lockout attack of `conformance --attack` through `wrangler dev` and `workerd serve`.
@@ -33,6 +37,8 @@ use crate::{edge, net, newman, process, psql, random, workerd};
 /// Short, so the hang check is quick; the origin answers in milliseconds.
 const ORIGIN_TIMEOUT_MS: u64 = 2000;
 const ADMIN: (&str, &str) = ("conformance-admin", "an-admin-passphrase-42");
+/// The step-up's admins, one a target: `stepup-origin`, `stepup-wrangler`, ...
+const STEP_UP_ADMIN: (&str, &str) = ("stepup", "a-step-up-passphrase-53");
 const STARTUP_LIMIT: Duration = Duration::from_secs(180);
 
 pub fn run(server_url: &str) -> Result<Outcome> {
@@ -101,7 +107,10 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     let origin_port = net::free_port()?;
     let origin_addr: SocketAddr = ([127, 0, 0, 1], origin_port).into();
     let metrics_addr: SocketAddr = ([127, 0, 0, 1], net::free_port()?).into();
+    // The second factor's steps turn TOTP on: without a key, enrolment answers 503.
+    let mfa_key = random::hex(32)?;
     let mut origin_env = vec![
+        ("MFA_ENCRYPTION_KEYS", format!("e2e:{mfa_key}")),
         ("DATABASE_URL", url.to_owned()),
         ("JWT_SECRET", secret.clone()),
         ("EDGE_SERVICE_TOKEN", service_token.clone()),
@@ -117,61 +126,24 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     let origin_bin = target_dir().join("release").join("origin");
     let mut origin = Origin { bin: origin_bin, env: origin_env, log: log_path.clone(), child: None };
     origin.start(origin_addr)?;
-    let mut admin = Command::new(&origin.bin);
-    admin
-        .args(["create-admin", "--username", ADMIN.0])
-        .envs(origin.env.iter().map(|(k, v)| (*k, v)))
-        .env("ORIGIN_ADMIN_PASSWORD", ADMIN.1);
-    process::run(&mut admin)?;
+    origin.create_admin(ADMIN.0, ADMIN.1)?;
 
     let proxy = Proxy::start(origin_addr)?;
-    let edge_vars = vec![
+    let mut edge_vars = vec![
         ("JWT_SECRET", secret.clone()),
         ("EDGE_SERVICE_TOKEN", service_token.clone()),
         ("ORIGIN_URL", format!("http://127.0.0.1:{}", proxy.port)),
         ("ORIGIN_TIMEOUT_MS", ORIGIN_TIMEOUT_MS.to_string()),
     ];
-    let mut edges = Supervisor::default();
-    // Each host's output in a file of its own, which the log scan reads.
-    let mut edge_logs = Vec::new();
-    let mut logged = |name: &str, command: &mut Command| -> Result<()> {
-        let path = target_dir().join(format!("e2e-{}.log", name.split(' ').next().unwrap_or(name)));
-        let log = File::create(&path).context(|| format!("cannot create {}", path.display()))?;
-        command.stdout(log.try_clone()?).stderr(log);
-        eprintln!("xtask: {name}'s output goes to {}", path.display());
-        edge_logs.push(path);
-        edges.spawn(name, command)
+    let ports = EdgePorts {
+        wrangler: wrangler_port,
+        workerd: net::free_port()?,
+        wasmtime: net::free_port()?,
+        spin: if run.spin.is_some() { Some(net::free_port()?) } else { None },
     };
-    logged("wrangler dev", &mut edge::wrangler_dev(tools, wrangler_port, &edge_vars))?;
-    let workerd_port = net::free_port()?;
-    logged("workerd serve", &mut workerd::serve(run.workerd_config, workerd_port, &edge_vars))?;
-    let wasmtime_port = net::free_port()?;
-    logged("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, wasmtime_port, &edge_vars))?;
+    let mut edges = Edges::start(tools, run, &ports, &edge_vars, false)?;
+    let hosts = edges.hosts.clone();
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let mut hosts: Vec<(&str, SocketAddr)> =
-        vec![("wrangler", local(wrangler_port)), ("workerd", local(workerd_port)), ("wasmtime", local(wasmtime_port))];
-    if let Some(spin) = run.spin {
-        let spin_port = net::free_port()?;
-        let state_dir = target_dir().join("e2e-spin");
-        // Spin appends to its logs: this run's only, as for the others.
-        let _ = std::fs::remove_dir_all(state_dir.join("logs"));
-        logged("spin up", &mut edge::spin_up(spin, spin_port, &edge_vars, &state_dir))?;
-        hosts.push(("spin", local(spin_port)));
-        // What the component writes, Spin keeps under its state directory.
-        edge_logs.push(state_dir.join("logs"));
-    }
-    let hosts = hosts;
-    let edge_logs = edge_logs;
-    for &(name, addr) in &hosts {
-        edges.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200)).map_err(
-            |error| match error {
-                Error::Failed(message) => {
-                    Error::failed(format!("{message} (the edge hosts' output: {}/e2e-*.log)", target_dir().display()))
-                }
-                other => other,
-            },
-        )?;
-    }
 
     let mut conformance = cargo(&["run", "--quiet", "-p", "conformance", "--"]);
     conformance.args(["--admin", &format!("{}:{}", ADMIN.0, ADMIN.1), "--origin-log"]).arg(&log_path);
@@ -181,7 +153,9 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     for (name, addr) in &hosts {
         conformance.arg(format!("{name}=http://{addr}"));
     }
+    let started = Instant::now();
     process::run(&mut conformance)?;
+    eprintln!("xtask: the conformance suite took {} s", started.elapsed().as_secs());
 
     let mut failures = Vec::new();
     // Each target runs even when one before it failed, so the message tells which of them fail.
@@ -192,12 +166,47 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
             Err(error) => failures.push(error.to_string()),
         }
     }
-    let secrets = [("JWT_SECRET", secret.as_str()), ("EDGE_SERVICE_TOKEN", service_token.as_str())];
+
+    // The step-up (RFC 9470): the origin and every edge host again, now under REQUIRE_AAL2=admin,
+    // on the same addresses; each target's admin of its own, without a second factor yet.
+    let started = Instant::now();
+    edges.stop();
+    origin.stop();
+    origin.env.push(("REQUIRE_AAL2", "admin".to_owned()));
+    edge_vars.push(("REQUIRE_AAL2", "admin".to_owned()));
+    for (name, _) in [("origin", origin_addr)].iter().chain(&hosts) {
+        origin.create_admin(&format!("{}-{name}", STEP_UP_ADMIN.0), STEP_UP_ADMIN.1)?;
+    }
+    origin.start(origin_addr)?;
+    edges = Edges::start(tools, run, &ports, &edge_vars, true)?;
+    let restarted = started.elapsed();
+    let mut step_up = cargo(&["run", "--quiet", "-p", "conformance", "--", "--step-up"]);
+    step_up.arg(format!("{}:{}", STEP_UP_ADMIN.0, STEP_UP_ADMIN.1));
+    step_up.args(["--origin-metrics", &format!("http://{metrics_addr}/metrics")]);
+    step_up.arg(format!("origin=http://{origin_addr}"));
+    for (name, addr) in &hosts {
+        step_up.arg(format!("{name}=http://{addr}"));
+    }
+    match process::run(&mut step_up) {
+        Ok(()) => {}
+        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        Err(error) => failures.push(error.to_string()),
+    }
+    eprintln!(
+        "xtask: the step-up took {} s, {} s of it restarting the origin and the edge hosts",
+        started.elapsed().as_secs(),
+        restarted.as_secs()
+    );
+    let secrets = [
+        ("JWT_SECRET", secret.as_str()),
+        ("EDGE_SERVICE_TOKEN", service_token.as_str()),
+        ("MFA_ENCRYPTION_KEYS", mfa_key.as_str()),
+    ];
     let mails = maildev.received().unwrap_or_else(|error| {
         failures.push(error.to_string());
         String::new()
     });
-    failures.extend(log_leaks(&log_path, &edge_logs, &secrets, &mails));
+    failures.extend(log_leaks(&log_path, &edges.logs, &secrets, &mails));
     maildev.check_running()?;
     proxy.hang(true);
     for &(name, addr) in &hosts {
@@ -220,20 +229,21 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     origin.start(origin_addr)?;
     let mut attack = cargo(&["run", "--quiet", "-p", "conformance", "--", "--attack"]);
     attack.args(["--address-header", "wrangler:cf-connecting-ip"]);
-    attack.arg(format!("wrangler=http://{}", local(wrangler_port)));
-    attack.arg(format!("workerd=http://{}", local(workerd_port)));
+    attack.arg(format!("wrangler=http://{}", local(ports.wrangler)));
+    attack.arg(format!("workerd=http://{}", local(ports.workerd)));
     match process::run(&mut attack) {
         Ok(()) => {}
         Err(Error::Interrupted) => return Err(Error::Interrupted),
         Err(error) => failures.push(error.to_string()),
     }
-    drop(edges);
+    edges.stop();
     origin.stop();
     if failures.is_empty() {
         let spin = if run.spin.is_some() { ", spin up" } else { " (no spin up: its CLI is not at hand)" };
         Ok(Outcome::Passed(Some(format!(
-            "conformance (the mail round trips among it) and Postman on origin, wrangler dev, workerd serve, \
-             wasmtime serve{spin}; no secret, password, JWT or mailed link's token in any log; 504, 502 \
+            "conformance (the mail round trips and the second factor among it) and Postman on origin, \
+             wrangler dev, workerd serve, wasmtime serve{spin}; the step-up under REQUIRE_AAL2=admin on each, \
+             answered at the edge; no secret, password, JWT or mailed link's token in any log; 504, 502 \
              and recovery on every edge; the lockout attack through wrangler dev and workerd serve"
         ))))
     } else {
@@ -261,7 +271,7 @@ fn log_leaks(origin: &Path, edges: &[PathBuf], secrets: &[(&str, &str)], mails: 
             Err(_) => files.push(log.clone()),
         }
     }
-    let passwords: Vec<&str> = [ADMIN.1].into_iter().chain(SUITE_PASSWORDS).collect();
+    let passwords: Vec<&str> = [ADMIN.1, STEP_UP_ADMIN.1].into_iter().chain(SUITE_PASSWORDS).collect();
     for file in &files {
         let text = match std::fs::read(file) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -327,6 +337,92 @@ fn expect(failures: &mut Vec<String>, host: &str, situation: &str, addr: SocketA
     }
 }
 
+/// Where each edge host listens, chosen once: a host started again comes back on its address.
+struct EdgePorts {
+    wrangler: u16,
+    workerd: u16,
+    wasmtime: u16,
+    /// Where the Spin CLI is at hand.
+    spin: Option<u16>,
+}
+
+/// The edge hosts, running.
+struct Edges {
+    supervisor: Supervisor,
+    /// Each host's name and address.
+    hosts: Vec<(&'static str, SocketAddr)>,
+    /// Each host's output, files or a directory of them (Spin's), which the log scan reads.
+    logs: Vec<PathBuf>,
+}
+
+impl Edges {
+    /// Starts every edge host with `vars` as its configuration and waits until each answers
+    /// `GET /`. Each host's output goes to a file of its own, which `again` (a restart) appends to,
+    /// so the log scan reads the whole run.
+    fn start(
+        tools: &EdgeTools,
+        run: &Hosts<'_>,
+        ports: &EdgePorts,
+        vars: &[(&str, String)],
+        again: bool,
+    ) -> Result<Self> {
+        let mut supervisor = Supervisor::default();
+        let mut logs = Vec::new();
+        let mut logged = |name: &str, command: &mut Command| -> Result<()> {
+            let path = target_dir().join(format!("e2e-{}.log", name.split(' ').next().unwrap_or(name)));
+            let log = File::options()
+                .create(true)
+                .write(true)
+                .append(again)
+                .truncate(!again)
+                .open(&path)
+                .context(|| format!("cannot open {}", path.display()))?;
+            command.stdout(log.try_clone()?).stderr(log);
+            if !again {
+                eprintln!("xtask: {name}'s output goes to {}", path.display());
+            }
+            logs.push(path);
+            supervisor.spawn(name, command)
+        };
+        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        logged("wrangler dev", &mut edge::wrangler_dev(tools, ports.wrangler, vars))?;
+        logged("workerd serve", &mut workerd::serve(run.workerd_config, ports.workerd, vars))?;
+        logged("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, ports.wasmtime, vars))?;
+        let mut hosts = vec![
+            ("wrangler", local(ports.wrangler)),
+            ("workerd", local(ports.workerd)),
+            ("wasmtime", local(ports.wasmtime)),
+        ];
+        if let (Some(spin), Some(port)) = (run.spin, ports.spin) {
+            let state_dir = target_dir().join("e2e-spin");
+            // Spin appends to its logs: this run's only, as for the others.
+            if !again {
+                let _ = std::fs::remove_dir_all(state_dir.join("logs"));
+            }
+            logged("spin up", &mut edge::spin_up(spin, port, vars, &state_dir))?;
+            hosts.push(("spin", local(port)));
+            // What the component writes, Spin keeps under its state directory.
+            logs.push(state_dir.join("logs"));
+        }
+        for &(name, addr) in &hosts {
+            supervisor.wait_until(name, STARTUP_LIMIT, || net::get_status(addr, "/") == Some(200)).map_err(
+                |error| match error {
+                    Error::Failed(message) => Error::failed(format!(
+                        "{message} (the edge hosts' output: {}/e2e-*.log)",
+                        target_dir().display()
+                    )),
+                    other => other,
+                },
+            )?;
+        }
+        Ok(Self { supervisor, hosts, logs })
+    }
+
+    fn stop(&mut self) {
+        self.supervisor.stop_all();
+    }
+}
+
 /// The origin process, which the checks stop and start again on the same address.
 struct Origin {
     bin: PathBuf,
@@ -336,6 +432,16 @@ struct Origin {
 }
 
 impl Origin {
+    /// `origin create-admin` on the origin's database.
+    fn create_admin(&self, username: &str, password: &str) -> Result<()> {
+        let mut admin = Command::new(&self.bin);
+        admin
+            .args(["create-admin", "--username", username])
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .env("ORIGIN_ADMIN_PASSWORD", password);
+        process::run(&mut admin)
+    }
+
     fn start(&mut self, addr: SocketAddr) -> Result<()> {
         let log = File::options().create(true).append(true).open(&self.log)?;
         let mut command = Command::new(&self.bin);
