@@ -226,15 +226,20 @@ fn use_tree(tokens: &[String], mut at: usize, mut prefix: Vec<String>, out: &mut
                     continue;
                 }
                 out.push(prefix);
-                return at;
+                return renamed(tokens, at);
             }
             _ => {
                 // `*`, `self`, or the end of the path.
                 out.push(prefix);
-                return at + usize::from(tokens.get(at).is_some_and(|t| t == "*" || t == "self"));
+                return renamed(tokens, at + usize::from(tokens.get(at).is_some_and(|t| t == "*" || t == "self")));
             }
         }
     }
+}
+
+/// Past an `as name` at `at`, if there is one (`{self as store, Factor}`).
+fn renamed(tokens: &[String], at: usize) -> usize {
+    if tokens.get(at).is_some_and(|t| t == "as") { at + 2 } else { at }
 }
 
 fn is_ident(word: &str) -> bool {
@@ -357,6 +362,20 @@ mod tests {
         "#;
         let found = deps(code, "http::auth", &known);
         let expected: BTreeSet<Module> = [module("http::error"), module("db::users"), module("")].into();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn a_renamed_import_keeps_the_braces_balanced() {
+        let known = ["", "auth", "auth::mfa", "db", "db::mfa", "db::sessions"];
+        let code = r#"
+            use crate::db::mfa::{self as store, Factor};
+            use crate::db::{sessions as session_store};
+            fn f() { if true { store::x(); } }
+            mod tests { use super::*; }
+        "#;
+        let found = deps(code, "auth::mfa", &known);
+        let expected: BTreeSet<Module> = [module("db::mfa"), module("db::sessions")].into();
         assert_eq!(found, expected);
     }
 

@@ -2,13 +2,12 @@
 //! their internal twins the edge calls all come here.
 
 use shared::api::LoginRequest;
-use shared::token::TokenService;
 
 use super::limits::{self, Claim};
-use super::sessions::{self, SignedIn};
+use super::sessions::{self, Admitted, SignedIn};
 use super::{AuthError, Caller, mfa};
+use crate::db::audit;
 use crate::db::users::{self, User};
-use crate::db::{audit, devices};
 use crate::hasher::off_executor;
 use crate::metrics::LoginFailure;
 use crate::state::AppState;
@@ -27,46 +26,7 @@ pub async fn log_in(state: &AppState, login: &LoginRequest, caller: &Caller) -> 
     if mfa::has_factor(state, user.id).await? {
         return Err(mfa::challenge(state, &user, &admitted).await?);
     }
-    open_session(state, user, admitted, SecondFactor::None, caller).await
-}
-
-/// What a login that passed its password check brought: the known device it came with (and its
-/// token, to answer back), and its source as the limits count it.
-pub struct Admitted {
-    pub device: Option<i64>,
-    pub source: Option<String>,
-    pub device_token: Option<String>,
-}
-
-/// The session a login opens, its device remembered (a new device gets a token).
-pub async fn open_session(
-    state: &AppState,
-    user: User,
-    admitted: Admitted,
-    factor: SecondFactor,
-    caller: &Caller,
-) -> Result<SignedIn, AuthError> {
-    let (device, device_token) = match admitted.device {
-        Some(id) => (devices::Known::Device(id), admitted.device_token),
-        None => {
-            let token = TokenService::random_secret();
-            let digest = shared::secret::digest(&token).ok_or(AuthError::InvalidToken)?;
-            (devices::Known::New(digest), Some(token))
-        }
-    };
-    let known = devices::Login {
-        user_id: user.id,
-        now: state.clock.now(),
-        ttl_secs: state.throttles.known_for_secs,
-        device,
-        source: admitted.source.as_deref(),
-        user_agent: &caller.user_agent,
-        client_ip: caller.ip,
-    };
-    devices::remember(&state.pool, known).await?;
-    let mut signed_in = sessions::start(state, user, factor, caller).await?;
-    signed_in.device_token = device_token;
-    Ok(signed_in)
+    sessions::open_session(state, user, admitted, SecondFactor::None, caller).await
 }
 
 /// The user whose password this is, and the attempt that let the check happen. The attempt

@@ -13,12 +13,13 @@ use shared::token::{TokenService, VerifiedToken};
 use totp_rs::{Algorithm, Builder, Totp};
 
 use super::limits::{self, Attempt, Claim};
-use super::login::{self, Admitted};
-use super::sessions::SignedIn;
+use super::sessions::{self, Admitted, SignedIn};
 use super::{AuthError, Caller, password};
-use crate::db::mfa::{self as store, Factor};
+use crate::db::mfa as store;
+use crate::db::mfa::Factor;
 use crate::db::outbox::{self, MailKind};
-use crate::db::sessions::{self as session_store, EndReason};
+use crate::db::sessions as session_store;
+use crate::db::sessions::EndReason;
 use crate::db::users::{self, User};
 use crate::db::{StoreError, audit, devices};
 use crate::sealing::SealingKeys;
@@ -217,7 +218,7 @@ pub async fn complete_login(state: &AppState, body: &MfaLogin, caller: &Caller) 
         state.audit(event(audit::Kind::RecoveryCodeUsed, user.id, caller, &format!("{left} left"))).await;
     }
     let admitted = Admitted { device: challenge.device_id, source: challenge.source, device_token: None };
-    login::open_session(state, user, admitted, kind, caller).await
+    sessions::open_session(state, user, admitted, kind, caller).await
 }
 
 /// The second factor a password reset of a user with a factor must bring (ASVS 6.4.3: a reset

@@ -15,7 +15,7 @@ use super::limits::{self, Limit};
 use super::{AuthError, Caller, access};
 use crate::db::sessions::{self, EndReason, NewSession, Rotation, RotationRules, Session};
 use crate::db::users::User;
-use crate::db::{StoreError, audit};
+use crate::db::{StoreError, audit, devices};
 use crate::state::AppState;
 
 /// A user let in: whom to issue a pair for, and which generation of which session.
@@ -48,6 +48,45 @@ impl SignedIn {
             device_token: self.device_token,
         }
     }
+}
+
+/// What a login that passed its password check brought: the known device it came with (and its
+/// token, to answer back), and its source as the limits count it.
+pub struct Admitted {
+    pub device: Option<i64>,
+    pub source: Option<String>,
+    pub device_token: Option<String>,
+}
+
+/// The session a login opens, its device remembered (a new device gets a token).
+pub async fn open_session(
+    state: &AppState,
+    user: User,
+    admitted: Admitted,
+    factor: SecondFactor,
+    caller: &Caller,
+) -> Result<SignedIn, AuthError> {
+    let (device, device_token) = match admitted.device {
+        Some(id) => (devices::Known::Device(id), admitted.device_token),
+        None => {
+            let token = TokenService::random_secret();
+            let digest = shared::secret::digest(&token).ok_or(AuthError::InvalidToken)?;
+            (devices::Known::New(digest), Some(token))
+        }
+    };
+    let known = devices::Login {
+        user_id: user.id,
+        now: state.clock.now(),
+        ttl_secs: state.throttles.known_for_secs,
+        device,
+        source: admitted.source.as_deref(),
+        user_agent: &caller.user_agent,
+        client_ip: caller.ip,
+    };
+    devices::remember(&state.pool, known).await?;
+    let mut signed_in = start(state, user, factor, caller).await?;
+    signed_in.device_token = device_token;
+    Ok(signed_in)
 }
 
 /// Starts the session a successful login opens (`factor`: the second factor it gave, if any):
