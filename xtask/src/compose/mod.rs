@@ -248,7 +248,6 @@ fn base_images() -> Result<()> {
                 .arg(format!("{}:/host/toolchain:ro", toolchain.display()))
                 .arg("--volume")
                 .arg(format!("{}:/host/rustup:ro", rustup.display()))
-                .args(["--volume", CA_MOUNT])
                 .arg(&context),
         )?;
         eprintln!("xtask: {rust_slim} made in {}s", started.elapsed().as_secs());
@@ -301,13 +300,25 @@ fn rust_toolchain() -> Result<(PathBuf, String)> {
 }
 
 /// The project's images from its Dockerfiles; podman's layer cache makes a second build cheap.
+/// The build stage (`AS build` in both) gets the machine's CA bundle mounted over its own, for
+/// crates.io and npm; the runtime stage is built without it, since its `apt-get install
+/// ca-certificates` must write /etc/ssl/certs (a read-only mount fails it, an overlay would leave
+/// the image without certificates). The cache does not key on mounts: the second command reuses
+/// the first one's layers.
 fn build_images() -> Result<()> {
     for (dockerfile, image) in [("origin/Dockerfile", API_IMAGE), ("edge/Dockerfile", EDGE_IMAGE)] {
         let started = Instant::now();
         eprintln!("xtask: podman build -f {dockerfile} -t {image} (a first build takes long: README)");
         process::run(
             Command::new("podman")
-                .args(["build", "--layers", "--pull=never", "--volume", CA_MOUNT, "--file", dockerfile, "--tag", image])
+                .args(["build", "--layers", "--pull=never", "--volume", CA_MOUNT, "--target", "build"])
+                .args(["--file", dockerfile])
+                .arg(".")
+                .current_dir(root()),
+        )?;
+        process::run(
+            Command::new("podman")
+                .args(["build", "--layers", "--pull=never", "--file", dockerfile, "--tag", image])
                 .arg(".")
                 .current_dir(root()),
         )?;
