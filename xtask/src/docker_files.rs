@@ -1,7 +1,8 @@
 //! The Docker files, checked without a Docker engine (this project's machines have none):
 //! Debian's `docker-compose` (1.29) parses and validates the compose file, and hadolint lints the
 //! Dockerfiles. What they start is exercised by the ordinary tests (the same binary, commands and
-//! variables); building the images is left to a machine with an engine.
+//! variables); `cargo xtask compose up` builds the images and starts them for real (under podman
+//! here), but is not a step of `cargo xtask test` yet.
 
 use std::process::Command;
 

@@ -7,6 +7,7 @@
 )]
 #![allow(clippy::disallowed_methods, reason = "a tool: it waits on processes and ports by the real clock")]
 
+mod compose;
 mod docker_files;
 mod e2e;
 mod edge;
@@ -59,6 +60,11 @@ commands:
   faults         the fault test alone: the release origin under load on a private PostgreSQL
                  that is restarted fast, then killed and started again (a step of `test`)
   modules        checks that no crate has an import circle among its modules
+  compose up|down
+                 docker-compose.yml's stack (db, api, edge) built and started, each waited on until
+                 healthy, then a sign-up, login and GET /users through the edge; down removes its
+                 containers, volume and network. docker compose where a Docker engine runs, else
+                 podman, set up here when missing (docs/operations.md#docker-compose)
   edge-build     the Cloudflare bundle (wrangler.toml's build command), with cached tools";
 
 fn main() -> ExitCode {
@@ -121,6 +127,12 @@ fn dispatch(args: &[&str]) -> Result<()> {
         // Not in the usage: a check that the private cluster starts, answers and goes away.
         ["pg"] => pg::smoke(false),
         ["pg", "--wait"] => pg::smoke(true),
+        ["compose", "up"] => {
+            let stack = compose::Stack::default_ports()?;
+            compose::up(&stack)?;
+            compose::smoke(stack.edge)
+        }
+        ["compose", "down"] => compose::down(&compose::Stack::default_ports()?),
         [] | ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             Ok(())
