@@ -68,6 +68,7 @@ async fn enrol(
         (status = 200, description = "Recovery codes and an aal2 pair", body = MfaConfirmed),
         (status = 400, description = "MFA_BAD_CODE", body = ErrorBody),
         (status = 404, description = "No enrolment in progress (or it expired)", body = ErrorBody),
+        (status = 422, description = "Invalid input", body = ValidationBody),
         BearerRefusals,
     ))]
 async fn confirm(
