@@ -55,7 +55,7 @@ impl SealingKeys {
             if keys.iter().any(|(seen, _): &(String, Aes256Gcm)| seen == kid) {
                 return Err(format!("{}: the kid {kid} is given twice", Self::VAR));
             }
-            let key = decode_hex(hex).filter(|key| key.len() == 32).ok_or_else(|| {
+            let key = shared::keys::hex_seed(hex).ok_or_else(|| {
                 format!("{}: the key of {kid} must be 64 hex digits (openssl rand -hex 32)", Self::VAR)
             })?;
             if key.iter().all(|byte| *byte == key[0]) {
@@ -91,13 +91,6 @@ impl SealingKeys {
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
         cipher.decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: context }).ok()
     }
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]

@@ -106,7 +106,9 @@ impl Key {
 
 const PKCS8_ED25519_PREFIX: [u8; 16] = [48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 112, 4, 34, 4, 32];
 
-fn hex_seed(text: &str) -> Option<[u8; 32]> {
+/// 32 bytes from 64 hex digits (an Ed25519 seed here; the origin's sealing keys too).
+#[must_use]
+pub fn hex_seed(text: &str) -> Option<[u8; 32]> {
     let bytes = text.as_bytes();
     if bytes.len() != 64 {
         return None;

@@ -213,8 +213,7 @@ pub async fn complete_login(state: &AppState, body: &MfaLogin, caller: &Caller) 
         return Err(AuthError::MfaTokenInvalid);
     }
     if kind == SecondFactor::RecoveryCode {
-        let left = store::codes_left(&state.pool, user.id).await?;
-        queue_notice(state, &user, MailKind::RecoveryCodeUsed, &format!("{left} recovery codes are left.")).await?;
+        let left = recovery_code_used(state, &user).await?;
         state.audit(event(audit::Kind::RecoveryCodeUsed, user.id, caller, &format!("{left} left"))).await;
     }
     let admitted = Admitted { device: challenge.device_id, source: challenge.source, device_token: None };
@@ -239,13 +238,19 @@ pub async fn check_for_reset(
     attempt.settle(state, verified.is_some()).await?;
     match verified {
         Some(SecondFactor::RecoveryCode) => {
-            let left = store::codes_left(&state.pool, user.id).await?;
-            queue_notice(state, user, MailKind::RecoveryCodeUsed, &format!("{left} recovery codes are left.")).await?;
+            recovery_code_used(state, user).await?;
             Ok(())
         }
         Some(_) => Ok(()),
         None => Err(AuthError::MfaBadCode),
     }
+}
+
+/// Tells the owner a recovery code was spent, and how many are left; the count.
+async fn recovery_code_used(state: &AppState, user: &User) -> Result<i64, AuthError> {
+    let left = store::codes_left(&state.pool, user.id).await?;
+    queue_notice(state, user, MailKind::RecoveryCodeUsed, &format!("{left} recovery codes are left.")).await?;
+    Ok(left)
 }
 
 /// A second factor counts as a login attempt: held back as one, counted as one.

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, detail, spawn_app, spawn_app_with, status_json};
+use crate::helpers::{PASSWORD, TestApp, claims, detail, spawn_app, spawn_app_with, status_json};
 use crate::maildev::{Mail, MailDev};
 
 const NEW_PASSWORD: &str = "quartz-heron-lantern-88";
@@ -264,12 +264,6 @@ async fn sign_up_mails_a_link_that_confirms_the_address_once() {
     let pair = app.tokens("hank", PASSWORD).await;
     assert!(claims(&pair.access)["email_verified"].as_bool().unwrap(), "email_verified in the token");
     assert!(!claims(&unverified.access)["email_verified"].as_bool().unwrap());
-}
-
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 #[tokio::test]

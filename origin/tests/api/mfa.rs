@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, detail, spawn_app, spawn_app_with, status_json};
+use crate::helpers::{PASSWORD, TestApp, Tokens, claims, detail, spawn_app, spawn_app_with, status_json};
 
 /// A user with a confirmed factor: its authenticator, its recovery codes, and the `aal2` pair
 /// the confirmation answered.
@@ -22,12 +22,6 @@ fn authenticator(secret: &str) -> Totp {
 
 fn code(app: &TestApp, totp: &Totp) -> String {
     totp.generate(app.clock_now()).to_string()
-}
-
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 async fn send(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
