@@ -12,7 +12,7 @@ use shared::error::ErrorBody;
 
 use super::error::ApiError;
 use super::extract::{AdminUser, JsonBody, QueryParams, path_id};
-use super::responses::AdminRefusals;
+use super::responses::{AdminRefusals, JsonRefusals};
 use super::users::{DEFAULT_PAGE, MAX_PAGE};
 use crate::auth::{Caller, admin};
 use crate::state::AppState;
@@ -52,6 +52,7 @@ async fn read_user(
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "It would leave no active admin", body = ErrorBody),
         AdminRefusals,
+        JsonRefusals,
     ))]
 async fn change_user(
     State(state): State<AppState>,

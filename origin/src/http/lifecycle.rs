@@ -12,6 +12,7 @@ use shared::error::{ErrorBody, ValidationBody};
 
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::responses::JsonRefusals;
 use crate::auth::limits::MailRoute;
 use crate::auth::{Caller, mail_requests, recovery, verification};
 use crate::state::AppState;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         (status = 202, description = "Accepted: a link is mailed if an account has this address", body = ()),
         (status = 422, description = "Not an email address", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
+        JsonRefusals,
     ))]
 async fn forgot_password(
     State(state): State<AppState>,
@@ -49,6 +51,7 @@ async fn forgot_password(
         (status = 400, description = "RESET_PASSWORD_BAD_TOKEN: unknown, expired, used or superseded", body = ErrorBody),
         (status = 422, description = "A password the policy refuses", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
+        JsonRefusals,
     ))]
 async fn reset_password(
     State(state): State<AppState>,
@@ -66,6 +69,7 @@ async fn reset_password(
         (status = 202, description = "Accepted: a link is mailed if an account waits for this address", body = ()),
         (status = 422, description = "Not an email address", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
+        JsonRefusals,
     ))]
 async fn request_verify_token(
     State(state): State<AppState>,
@@ -84,6 +88,7 @@ async fn request_verify_token(
         (status = 409, description = "The new address was registered by another account meanwhile", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
+        JsonRefusals,
     ))]
 async fn verify(
     State(state): State<AppState>,

@@ -16,7 +16,7 @@ use shared::policy::Password;
 
 use super::error::{ApiError, render};
 use super::extract::{AdminUser, CurrentSession, CurrentUser, JsonBody, path_id};
-use super::responses::{AdminRefusals, BearerRefusals, TokenRefusals};
+use super::responses::{AdminRefusals, BearerRefusals, JsonRefusals, TokenRefusals};
 use crate::auth::{Caller, mfa};
 use crate::state::AppState;
 
@@ -48,6 +48,7 @@ async fn status(State(state): State<AppState>, CurrentUser(user): CurrentUser) -
         (status = 422, description = "Invalid input", body = ValidationBody),
         (status = 429, description = "Too many wrong passwords", body = ErrorBody),
         BearerRefusals,
+        JsonRefusals,
     ))]
 async fn enrol(
     State(state): State<AppState>,
@@ -70,6 +71,7 @@ async fn enrol(
         (status = 404, description = "No enrolment in progress (or it expired)", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         BearerRefusals,
+        JsonRefusals,
     ))]
 async fn confirm(
     State(state): State<AppState>,
@@ -93,6 +95,7 @@ async fn confirm(
         (status = 404, description = "No second factor", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         BearerRefusals,
+        JsonRefusals,
     ))]
 async fn disable(
     State(state): State<AppState>,
@@ -114,6 +117,7 @@ async fn disable(
         (status = 404, description = "No second factor", body = ErrorBody),
         (status = 422, description = "Invalid input", body = ValidationBody),
         BearerRefusals,
+        JsonRefusals,
     ))]
 async fn regenerate_codes(
     State(state): State<AppState>,

@@ -56,6 +56,16 @@ pub enum BodyRefusals {
     Unavailable(ErrorBody),
 }
 
+/// Every other route that takes a JSON body: what the body extractor refuses before the route
+/// reads it (each route lists its own 422).
+#[derive(IntoResponses)]
+pub enum JsonRefusals {
+    #[response(status = 413, description = "Body too large")]
+    BodyTooLarge(ErrorBody),
+    #[response(status = 415, description = "Not JSON")]
+    UnsupportedMediaType(ErrorBody),
+}
+
 /// Every admin route on users and on the audit log.
 #[derive(IntoResponses)]
 pub enum AdminRefusals {
