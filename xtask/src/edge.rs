@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::edge_tools::EdgeTools;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::workspace::{cargo, root, target_dir};
 use crate::{process, tools};
 
@@ -90,15 +90,46 @@ pub fn spin_up(spin: &Path, port: u16, vars: &[(&str, String)], state_dir: &Path
 }
 
 /// `wrangler dev` on `port`, with `vars` as the worker's bindings.
-pub fn wrangler_dev(tools: &EdgeTools, port: u16, vars: &[(&str, String)]) -> Command {
+pub fn wrangler_dev(tools: &EdgeTools, port: u16, vars: &[(&str, String)]) -> Result<Command> {
     let mut command = Command::new(tools.bin("wrangler"));
     command.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--show-interactive-dev-session=false"]);
-    for (name, value) in vars {
-        command.arg("--var").arg(format!("{name}:{value}"));
-    }
+    // From a file only its owner reads, not `--var NAME:VALUE`: `ps` shows a command line to
+    // everyone. With `--env-file`, wrangler reads no .dev.vars.
+    let path = target_dir().join(format!("wrangler-dev-{port}.env"));
+    write_private(&path, &dotenv(vars)?)?;
+    command.arg("--env-file").arg(&path);
     command.current_dir(root());
     tools.apply(&mut command);
-    command
+    Ok(command)
+}
+
+/// `NAME='value'` lines: single quotes, so dotenv neither expands `$` nor ends a value at `#`.
+fn dotenv(vars: &[(&str, String)]) -> Result<String> {
+    let mut text = String::new();
+    for (name, value) in vars {
+        if value.contains(['\'', '\n']) {
+            return Err(Error::failed(format!("{name}'s value holds a quote or a new line, which .env cannot carry")));
+        }
+        text.push_str(&format!("{name}='{value}'\n"));
+    }
+    Ok(text)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::File::options()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// `wasmtime serve` of the component on `port`, configured through its environment.
@@ -155,4 +186,17 @@ pub fn check_sizes(component: &Path) -> Result<String> {
         lines.push(line);
     }
     if over.is_empty() { Ok(lines.join("; ")) } else { Err(Error::failed(over.join("\n"))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_quotes_each_value_and_refuses_what_it_cannot_carry() {
+        let vars = [("ORIGIN_URL", "http://127.0.0.1:1/#x".to_owned()), ("JWT_SECRET", "a$b c".to_owned())];
+        assert_eq!(dotenv(&vars).ok().as_deref(), Some("ORIGIN_URL='http://127.0.0.1:1/#x'\nJWT_SECRET='a$b c'\n"));
+        assert!(dotenv(&[("X", "it's".to_owned())]).is_err());
+        assert!(dotenv(&[("X", "two\nlines".to_owned())]).is_err());
+    }
 }

@@ -103,7 +103,7 @@ pub fn run() -> Result<()> {
         .filter(|(name, _)| *name != "ORIGIN_URL")
         .collect();
     edge_vars.push(("ORIGIN_URL", format!("http://{probe}")));
-    services.spawn("edge (wrangler dev)", &mut edge::wrangler_dev(&tools, WORKERD_PORT, &edge_vars))?;
+    services.spawn("edge (wrangler dev)", &mut edge::wrangler_dev(&tools, WORKERD_PORT, &edge_vars)?)?;
     services
         .spawn("edge (wasmtime serve)", &mut edge::wasmtime_serve(&wasmtime, &component, WASMTIME_PORT, &edge_vars))?;
     for port in [WORKERD_PORT, WASMTIME_PORT] {
