@@ -36,7 +36,7 @@ use crate::{edge, net, newman, process, psql, random, workerd};
 
 /// Short, so the hang check is quick; the origin answers in milliseconds.
 const ORIGIN_TIMEOUT_MS: u64 = 2000;
-const ADMIN: (&str, &str) = ("conformance-admin", "an-admin-passphrase-42");
+pub const ADMIN: (&str, &str) = ("conformance-admin", "an-admin-passphrase-42");
 /// The step-up's admins, one a target: `stepup-origin`, `stepup-wrangler`, ...
 const STEP_UP_ADMIN: (&str, &str) = ("stepup", "a-step-up-passphrase-53");
 const STARTUP_LIMIT: Duration = Duration::from_secs(180);
@@ -160,7 +160,7 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
     let mut failures = Vec::new();
     // Each target runs even when one before it failed, so the message tells which of them fail.
     for (name, addr) in [("origin", origin_addr)].into_iter().chain(hosts.iter().copied()) {
-        match newman::run(tools, name, &format!("http://{addr}"), ADMIN) {
+        match newman::run(tools.npm_bin(), name, &format!("http://{addr}"), ADMIN) {
             Ok(()) => {}
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(error) => failures.push(error.to_string()),
@@ -254,7 +254,7 @@ fn with_database(tools: &EdgeTools, run: &Hosts<'_>, url: &str) -> Result<Outcom
 /// What no log may hold: the secrets, the passwords the suites use, any JWT, the token of any link
 /// MailDev received (`mails`: its `GET /api/email`). `origin` is the origin's log, which must not
 /// be empty; `edges` are the edge hosts' logs, files or directories of them (Spin's).
-fn log_leaks(origin: &Path, edges: &[PathBuf], secrets: &[(&str, &str)], mails: &str) -> Vec<String> {
+pub fn log_leaks(origin: &Path, edges: &[PathBuf], secrets: &[(&str, &str)], mails: &str) -> Vec<String> {
     let mut leaks = Vec::new();
     let tokens = link_tokens(mails);
     if tokens.is_empty() {
@@ -385,7 +385,7 @@ impl Edges {
             supervisor.spawn(name, command)
         };
         let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-        logged("wrangler dev", &mut edge::wrangler_dev(tools, ports.wrangler, vars))?;
+        logged("wrangler dev", &mut edge::wrangler_dev(tools, ports.wrangler, vars)?)?;
         logged("workerd serve", &mut workerd::serve(run.workerd_config, ports.workerd, vars))?;
         logged("wasmtime serve", &mut edge::wasmtime_serve(run.wasmtime, run.component, ports.wasmtime, vars))?;
         let mut hosts = vec![

@@ -61,6 +61,11 @@ impl EdgeTools {
             .env("WRANGLER_SEND_METRICS", "false");
     }
 
+    /// node_modules/.bin, where the npm-installed tools are.
+    pub fn npm_bin(&self) -> &Path {
+        &self.node_bin
+    }
+
     /// An npm-installed tool (wrangler, workerd, wasm-opt).
     pub fn bin(&self, name: &str) -> PathBuf {
         self.node_bin.join(name)

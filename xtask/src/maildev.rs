@@ -60,7 +60,7 @@ impl Install {
     }
 }
 
-/// A running MailDev on 127.0.0.1, stopped (and its directory deleted) when dropped.
+/// A running MailDev, stopped (and its directory deleted) when dropped.
 pub struct MailDev {
     child: Child,
     smtp: SocketAddr,
@@ -69,9 +69,19 @@ pub struct MailDev {
 }
 
 impl MailDev {
-    /// Starts MailDev with SMTP on `smtp_port` and its web page and API on `web_port` (free ports
-    /// where `None`), and waits until the API answers.
+    /// Starts MailDev on 127.0.0.1 with SMTP on `smtp_port` and its web page and API on `web_port`
+    /// (free ports where `None`), and waits until the API answers.
     pub fn start(install: &Install, smtp_port: Option<u16>, web_port: Option<u16>) -> Result<Self> {
+        Self::start_on(install, Ipv4Addr::LOCALHOST, smtp_port, web_port)
+    }
+
+    /// As [`MailDev::start`], with SMTP on `smtp_ip` (the web page and API stay on 127.0.0.1).
+    pub fn start_on(
+        install: &Install,
+        smtp_ip: Ipv4Addr,
+        smtp_port: Option<u16>,
+        web_port: Option<u16>,
+    ) -> Result<Self> {
         let smtp_port = smtp_port.map_or_else(net::free_port, Ok)?;
         // Not the port just handed out for SMTP (free again once `free_port` returns).
         let mut web_port = web_port.map_or_else(net::free_port, Ok)?;
@@ -85,7 +95,7 @@ impl MailDev {
         let mut command = Command::new(&install.node);
         command
             .arg(&install.cli)
-            .args(["--ip", "127.0.0.1", "--web-ip", "127.0.0.1"])
+            .args(["--ip", &smtp_ip.to_string(), "--web-ip", "127.0.0.1"])
             .args(["--smtp", &smtp_port.to_string(), "--web", &web_port.to_string()])
             .env("TMPDIR", &dir)
             .current_dir(&dir)
@@ -98,6 +108,7 @@ impl MailDev {
                 return Err(error);
             }
         };
+        // Reached on 127.0.0.1 from here, whichever address SMTP listens on.
         let localhost = Ipv4Addr::LOCALHOST.into();
         let mut maildev =
             Self { child, smtp: SocketAddr::new(localhost, smtp_port), web: SocketAddr::new(localhost, web_port), dir };
@@ -130,6 +141,11 @@ impl MailDev {
     /// Where the origin sends mail: `smtp://127.0.0.1:PORT` (no TLS, no authentication).
     pub fn smtp_url(&self) -> String {
         format!("smtp://{}", self.smtp)
+    }
+
+    /// The port SMTP listens on.
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp.port()
     }
 
     /// The web page that shows the mail; its REST API is under `/api/email`.

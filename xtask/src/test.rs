@@ -8,7 +8,7 @@ use crate::postgres::Database;
 use crate::python::Venv;
 use crate::summary::{Outcome, Summary};
 use crate::workspace::{cargo, root};
-use crate::{docker_files, e2e, faults, fuzz, modules, process, schemathesis, tools};
+use crate::{compose, docker_files, e2e, faults, fuzz, modules, process, schemathesis, tools};
 
 const PYJWT_VERSION: &str = "2.15.1";
 /// PyJWT's EdDSA needs it.
@@ -95,12 +95,14 @@ fn steps(summary: &mut Summary, quick: bool) -> Result<()> {
         summary.skip("fuzzing", "--quick");
         summary.skip("schemathesis", "--quick");
         summary.skip("edge end to end", "--quick");
+        summary.skip("compose", "--quick");
     } else {
         // On a private cluster of its own, whatever the database above: it kills the server.
         summary.run("faults (PostgreSQL restarted, killed)", faults::run)?;
         summary.run("fuzzing", || fuzz::run(&fuzz::TARGETS, fuzz::TEST_SECONDS))?;
         summary.run("schemathesis", || schemathesis::run(database.url()))?;
         summary.run("edge end to end", || e2e::run(database.url()))?;
+        summary.run("compose (the images built, the stack tested)", || compose::check::run(&mail))?;
     }
     Ok(())
 }

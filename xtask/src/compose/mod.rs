@@ -21,6 +21,8 @@ use crate::python::Venv;
 use crate::workspace::root;
 use crate::{edge_tools, env_file, http1, net, process, tools};
 
+pub mod check;
+
 const PODMAN_COMPOSE_VERSION: &str = "1.6.0";
 pub const PROJECT: &str = "jwt-auth";
 const WRAPPER: &str = "/usr/local/lib/jwt-auth-podman/runc-wrapper";
@@ -56,17 +58,82 @@ impl Stack {
     }
 }
 
+/// What runs the stack: a Docker engine where one answers, else podman.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+/// The name under which the containers reach this machine: podman puts it in their /etc/hosts,
+/// and the override maps it to the host's gateway for Docker.
+pub const HOST_NAME: &str = "host.containers.internal";
+
+impl Engine {
+    pub fn detect() -> Self {
+        if docker_engine() { Engine::Docker } else { Engine::Podman }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker compose",
+            Engine::Podman => "podman-compose",
+        }
+    }
+
+    /// The engine's own CLI (`exec`, `logs`, `ps`).
+    pub fn command(self) -> Command {
+        Command::new(match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+        })
+    }
+
+    /// The name of `service`'s container (both compose tools label it the same way).
+    pub fn container(self, service: &str) -> Result<String> {
+        let output = process::output(self.command().args([
+            "ps",
+            "--all",
+            "--filter",
+            &format!("label=com.docker.compose.project={PROJECT}"),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+            "--format",
+            "{{.Names}}",
+        ]))?;
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::failed(format!("no container for {service}")))
+    }
+
+    /// `logs --follow` of `service`'s container into `path` (its stdout and stderr), until stopped.
+    pub fn follow_logs(self, service: &str, path: &Path) -> Result<std::process::Child> {
+        let file = std::fs::File::create(path).context(|| format!("cannot create {}", path.display()))?;
+        process::spawn(
+            self.command()
+                .args(["logs", "--follow"])
+                .arg(self.container(service)?)
+                .stdout(file.try_clone()?)
+                .stderr(file),
+        )
+    }
+}
+
 pub fn up(stack: &Stack) -> Result<()> {
-    if docker_engine() {
-        process::run(compose_docker().args(["up", "--build", "--detach", "--wait"]))?;
+    let started = Instant::now();
+    if Engine::detect() == Engine::Docker {
+        let override_file = write_override(stack, Engine::Docker)?;
+        process::run(compose_docker(&override_file).args(["up", "--build", "--detach", "--wait"]))?;
+        eprintln!("xtask: the stack is up after {}s", started.elapsed().as_secs());
         return print_addresses(stack);
     }
-    let started = Instant::now();
     podman_setup()?;
     base_images()?;
     build_images()?;
     eprintln!("xtask: images ready after {}s", started.elapsed().as_secs());
-    let override_file = write_override(stack)?;
+    let override_file = write_override(stack, Engine::Podman)?;
     let compose = PodmanCompose::ensure(override_file)?;
     process::run(compose.command().args(["up", "--detach", "--no-build", "db"]))?;
     wait_healthy_db()?;
@@ -81,14 +148,15 @@ pub fn up(stack: &Stack) -> Result<()> {
 /// Stops and removes the stack's containers, its volume and its network, and checks that none
 /// is left behind.
 pub fn down(stack: &Stack) -> Result<()> {
-    if docker_engine() {
-        return process::run(compose_docker().args(["down", "--volumes", "--remove-orphans"]));
+    if Engine::detect() == Engine::Docker {
+        let override_file = write_override(stack, Engine::Docker)?;
+        return process::run(compose_docker(&override_file).args(["down", "--volumes", "--remove-orphans"]));
     }
     if tools::which("podman").is_none() {
         eprintln!("xtask: no podman here: nothing to take down");
         return Ok(());
     }
-    let compose = PodmanCompose::ensure(write_override(stack)?)?;
+    let compose = PodmanCompose::ensure(write_override(stack, Engine::Podman)?)?;
     process::run(compose.command().args(["down", "--volumes"]))?;
     let left = leftovers()?;
     if left.is_empty() {
@@ -138,9 +206,14 @@ fn docker_engine() -> bool {
             .is_ok_and(|status| status.success())
 }
 
-fn compose_docker() -> Command {
+fn compose_docker(override_file: &Path) -> Command {
     let mut command = Command::new("docker");
-    command.args(["compose", "--project-name", PROJECT]).current_dir(root());
+    command
+        .args(["compose", "--project-name", PROJECT, "--file"])
+        .arg(root().join("docker-compose.yml"))
+        .arg("--file")
+        .arg(override_file)
+        .current_dir(root());
     command
 }
 
@@ -160,18 +233,20 @@ fn needs_quirks() -> bool {
 /// podman, runc and mmdebstrap from apt when missing; the wrapper and its configuration when
 /// this machine needs them and they differ from ours.
 fn podman_setup() -> Result<()> {
-    let missing: Vec<&str> = [("podman", "podman"), ("runc", "runc"), ("mmdebstrap", "mmdebstrap")]
-        .into_iter()
-        .filter(|(bin, _)| tools::which(bin).is_none() && !Path::new("/usr/sbin").join(bin).exists())
-        .map(|(_, package)| package)
-        .collect();
+    // netavark (podman's network stack) runs iptables, which podman only suggests.
+    let missing: Vec<&str> =
+        [("podman", "podman"), ("runc", "runc"), ("mmdebstrap", "mmdebstrap"), ("iptables", "iptables")]
+            .into_iter()
+            .filter(|(bin, _)| tools::which(bin).is_none() && !Path::new("/usr/sbin").join(bin).exists())
+            .map(|(_, package)| package)
+            .collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing {} with apt-get (a minute, once)", missing.join(", "));
         process::run(Command::new("apt-get").args(["update", "-qq"]))?;
         process::run(
             Command::new("apt-get")
                 .env("DEBIAN_FRONTEND", "noninteractive")
-                .args(["install", "-y", "-qq", "--no-install-recommends", "podman", "runc", "mmdebstrap"])
+                .args(["install", "-y", "-qq", "--no-install-recommends", "podman", "runc", "mmdebstrap", "iptables"])
                 .args(["uidmap", "slirp4netns", "fuse-overlayfs", "netavark", "aardvark-dns", "python3"]),
         )?;
     }
@@ -327,24 +402,37 @@ fn build_images() -> Result<()> {
     Ok(())
 }
 
-/// The override podman needs: PostgreSQL 15 for db (postgres:16 cannot be had here), unpublished
-/// (the machine's own PostgreSQL may hold 5432); the images built above; the stack's ports and
-/// env file.
-fn write_override(stack: &Stack) -> Result<PathBuf> {
-    let path = cache_dir()?.join("compose.podman.yml");
+/// The override of docker-compose.yml: the stack's ports and env file, and, for podman,
+/// PostgreSQL 15 for db (postgres:16 cannot be had here), unpublished (the machine's own
+/// PostgreSQL may hold 5432), and the images built above. Docker gets [`HOST_NAME`], which podman
+/// provides itself.
+fn write_override(stack: &Stack, engine: Engine) -> Result<PathBuf> {
+    let path = cache_dir()?.join(match engine {
+        Engine::Docker => "compose.docker.yml",
+        Engine::Podman => "compose.podman.yml",
+    });
     let env = stack.env_file.display();
+    let (db, api_image, edge_image, hosts) = match engine {
+        Engine::Podman => (
+            format!("  db:\n    image: {POSTGRES}\n    ports: !reset []\n"),
+            format!("    image: {API_IMAGE}\n"),
+            format!("    image: {EDGE_IMAGE}\n"),
+            String::new(),
+        ),
+        Engine::Docker => {
+            (String::new(), String::new(), String::new(), format!("    extra_hosts: [\"{HOST_NAME}:host-gateway\"]\n"))
+        }
+    };
     let text = format!(
         "# Written by `cargo xtask compose`.\n\
          services:\n\
-         \x20 db:\n\
-         \x20   image: {POSTGRES}\n\
-         \x20   ports: !reset []\n\
+         {db}\
          \x20 api:\n\
-         \x20   image: {API_IMAGE}\n\
+         {api_image}{hosts}\
          \x20   env_file: !override [\"{env}\"]\n\
          \x20   ports: !override [\"{}:8000\", \"{}:9100\"]\n\
          \x20 edge:\n\
-         \x20   image: {EDGE_IMAGE}\n\
+         {edge_image}\
          \x20   env_file: !override [\"{env}\"]\n\
          \x20   ports: !override [\"{}:8787\"]\n",
         stack.api, stack.metrics, stack.edge
@@ -377,27 +465,9 @@ impl PodmanCompose {
     }
 }
 
-pub fn container(service: &str) -> Result<String> {
-    let output = process::output(Command::new("podman").args([
-        "ps",
-        "--all",
-        "--filter",
-        &format!("label=io.podman.compose.project={PROJECT}"),
-        "--filter",
-        &format!("label=com.docker.compose.service={service}"),
-        "--format",
-        "{{.Names}}",
-    ]))?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .next()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::failed(format!("no container for {service}")))
-}
-
 /// db's own health check (pg_isready), run by xtask: podman runs none without systemd.
 fn wait_healthy_db() -> Result<()> {
-    let name = container("db")?;
+    let name = Engine::Podman.container("db")?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let healthy = Command::new("podman")
@@ -425,7 +495,7 @@ fn wait_http(service: &str, addr: SocketAddr, path: &str, limit: Duration) -> Re
             return Ok(());
         }
         if Instant::now() > deadline {
-            let name = container(service).unwrap_or_else(|_| service.to_owned());
+            let name = Engine::Podman.container(service).unwrap_or_else(|_| service.to_owned());
             return Err(Error::failed(format!(
                 "{service} not healthy after {}s (GET {path} on {addr}): podman logs {name}",
                 limit.as_secs()
