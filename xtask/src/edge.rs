@@ -6,9 +6,9 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::edge_tools::EdgeTools;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::workspace::{cargo, root, target_dir};
-use crate::{process, tools};
+use crate::{env_file, process, tools};
 
 /// The size-optimised profile both builds use (Cargo.toml).
 const PROFILE: &str = "release-edge";
@@ -96,40 +96,26 @@ pub fn wrangler_dev(tools: &EdgeTools, port: u16, vars: &[(&str, String)]) -> Re
     // From a file only its owner reads, not `--var NAME:VALUE`: `ps` shows a command line to
     // everyone. With `--env-file`, wrangler reads no .dev.vars.
     let path = target_dir().join(format!("wrangler-dev-{port}.env"));
-    write_private(&path, &dotenv(vars)?)?;
+    env_file::replace_private(&path, &dotenv(vars)?)?;
     command.arg("--env-file").arg(&path);
     command.current_dir(root());
     tools.apply(&mut command);
     Ok(command)
 }
 
-/// `NAME='value'` lines: single quotes, so dotenv neither expands `$` nor ends a value at `#`.
+/// `NAME='value'` lines as wrangler reads them (dotenv, then dotenv-expand): single quotes so a
+/// `#` does not end the value, and `$` escaped as `\$`, since the expansion runs inside quotes too.
 fn dotenv(vars: &[(&str, String)]) -> Result<String> {
     let mut text = String::new();
     for (name, value) in vars {
-        if value.contains(['\'', '\n']) {
-            return Err(Error::failed(format!("{name}'s value holds a quote or a new line, which .env cannot carry")));
+        if value.contains(['\'', '\n', '\\']) {
+            return Err(Error::failed(format!(
+                "{name}'s value holds a quote, a backslash or a new line, which wrangler's .env cannot carry"
+            )));
         }
-        text.push_str(&format!("{name}='{value}'\n"));
+        text.push_str(&format!("{name}='{}'\n", value.replace('$', "\\$")));
     }
     Ok(text)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::File::options()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 /// `wasmtime serve` of the component on `port`, configured through its environment.
@@ -195,8 +181,9 @@ mod tests {
     #[test]
     fn dotenv_quotes_each_value_and_refuses_what_it_cannot_carry() {
         let vars = [("ORIGIN_URL", "http://127.0.0.1:1/#x".to_owned()), ("JWT_SECRET", "a$b c".to_owned())];
-        assert_eq!(dotenv(&vars).ok().as_deref(), Some("ORIGIN_URL='http://127.0.0.1:1/#x'\nJWT_SECRET='a$b c'\n"));
+        assert_eq!(dotenv(&vars).ok().as_deref(), Some("ORIGIN_URL='http://127.0.0.1:1/#x'\nJWT_SECRET='a\\$b c'\n"));
         assert!(dotenv(&[("X", "it's".to_owned())]).is_err());
+        assert!(dotenv(&[("X", "back\\slash".to_owned())]).is_err());
         assert!(dotenv(&[("X", "two\nlines".to_owned())]).is_err());
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::random;
 
 /// Keys that hold a secret. JWT_SECRET is always replaced in a new file; the others only while
@@ -49,6 +49,18 @@ pub fn create_from_example(target: &Path, example: &Path) -> Result<Option<Vec<S
 
 fn needs_secret(key: &str, value: &str) -> bool {
     GENERATED_SECRETS.contains(&key) && (key == "JWT_SECRET" || value.starts_with(PLACEHOLDER_PREFIX))
+}
+
+/// `path` replaced by a new file, readable by its owner only, holding `text`: a file that
+/// existed keeps its mode when written over, so it goes first.
+pub fn replace_private(path: &Path, text: &str) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::failed(format!("cannot replace {}: {error}", path.display())));
+        }
+        _ => {}
+    }
+    write_private(path, text)
 }
 
 /// The file holds secrets: readable by its owner only.

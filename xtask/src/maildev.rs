@@ -143,7 +143,7 @@ impl MailDev {
         format!("smtp://{}", self.smtp)
     }
 
-    /// The port SMTP listens on.
+    /// For an `SMTP_URL` with another host name than 127.0.0.1 (this machine as containers see it).
     pub fn smtp_port(&self) -> u16 {
         self.smtp.port()
     }

@@ -38,6 +38,17 @@ pub fn run_within(command: &mut Command, limit: Duration) -> Result<()> {
     check_status(command, status)
 }
 
+/// [`run`] for a cleanup, which must not be cut short: it runs to its end even after Ctrl-C (in a
+/// process group of its own, the terminal's SIGINT does not reach it).
+pub fn run_to_end(command: &mut Command) -> Result<()> {
+    let status = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .status()
+        .context(|| format!("cannot run {}", describe(command)))?;
+    check_status(command, status)
+}
+
 fn check_status(command: &Command, status: ExitStatus) -> Result<()> {
     if status.success() { Ok(()) } else { Err(Error::failed(format!("{} failed ({status})", describe(command)))) }
 }

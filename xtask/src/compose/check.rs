@@ -6,7 +6,6 @@
 //! edge's container logs must hold no secret, password, JWT or mailed link's token; `down` must
 //! leave no container, volume or network behind.
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Child;
@@ -14,12 +13,15 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 
-use super::{Engine, HOST_NAME, Stack, down, smoke, up};
-use crate::error::{Context, Error, Result};
+use super::{Engine, HOST_NAME, Stack, build, down, leftovers, smoke, start};
+use crate::error::{Error, Result};
 use crate::maildev::{self, MailDev};
 use crate::summary::Outcome;
 use crate::workspace::{cargo, target_dir};
-use crate::{e2e, edge_tools, net, newman, process, random};
+use crate::{e2e, edge_tools, env_file, net, newman, process, random};
+
+/// The test stack's project: apart from `compose up`'s, whose volume holds a user's data.
+const PROJECT: &str = "jwt-auth-test";
 
 pub fn run(mail: &maildev::Install) -> Result<Outcome> {
     // newman, from npm (not the edge's build tools: the images build the edge themselves).
@@ -27,27 +29,36 @@ pub fn run(mail: &maildev::Install) -> Result<Outcome> {
     process::run(&mut cargo(&["build", "-p", "conformance"]))?;
     let started = Instant::now();
     let engine = Engine::detect();
+    // Ports chosen after the build, which may take many minutes, so they are still free.
+    build(engine)?;
     // SMTP on every address of this machine: the containers reach it as HOST_NAME, which is one
     // of them (which one depends on the engine). The web page and API stay on 127.0.0.1.
     let maildev = MailDev::start_on(mail, Ipv4Addr::UNSPECIFIED, None, None)?;
     let [api, metrics, edge] = distinct_free_ports()?.map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
-    let stack = Stack { api, metrics, edge, env_file: target_dir().join("compose-test.env") };
+    let env_file = target_dir().join("compose-test.env");
+    let stack = Stack { project: PROJECT.to_owned(), api, metrics, edge, env_file, publish_db: false };
     let secrets = write_env_file(&stack, &maildev)?;
-    let result = up(&stack).and_then(|()| exercise(&npm_bin, engine, &stack, &maildev, &secrets));
+    // What an interrupted run left behind would hold the names.
+    if !leftovers(engine, PROJECT)?.is_empty() {
+        down(&stack)?;
+    }
+    let result = start(engine, &stack).and_then(|()| exercise(&npm_bin, engine, &stack, &maildev, &secrets));
     if result.is_err() {
         keep_logs(engine);
     }
-    // Down whatever happened, and report the first failure.
     let downed = down(&stack);
     let _ = std::fs::remove_file(&stack.env_file);
-    result?;
-    downed?;
-    Ok(Outcome::Passed(Some(format!(
-        "{} built and started (db, api, edge), conformance with the mail round trips and Postman on the api \
-         and the edge containers, no secret in their logs, down clean, in {} s",
-        engine.name(),
-        started.elapsed().as_secs()
-    ))))
+    match (result, downed) {
+        (Ok(()), Ok(())) => Ok(Outcome::Passed(Some(format!(
+            "{}: the images built, db, api and edge started; conformance with the mail round trips and \
+             Postman on the api and the edge containers; no secret in their logs; down left nothing; {} s",
+            engine.name(),
+            started.elapsed().as_secs()
+        )))),
+        (Err(Error::Interrupted), _) | (_, Err(Error::Interrupted)) => Err(Error::Interrupted),
+        (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+        (Err(error), Err(down)) => Err(Error::failed(format!("{error}\nand then: {down}"))),
+    }
 }
 
 /// The values the scan must not find, by name.
@@ -61,7 +72,6 @@ struct Secrets {
 /// cheap password hash and the limits relaxed as for the edge hosts (every suite talks from one
 /// address). Only the owner may read it.
 fn write_env_file(stack: &Stack, maildev: &MailDev) -> Result<Secrets> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let secrets = Secrets { jwt: random::hex(32)?, service_token: random::hex(32)?, mfa_key: random::hex(32)? };
     let mut lines = vec![
         format!("JWT_SECRET={}", secrets.jwt),
@@ -74,14 +84,7 @@ fn write_env_file(stack: &Stack, maildev: &MailDev) -> Result<Secrets> {
         "LOG_FORMAT=json".to_owned(),
     ];
     lines.extend(e2e::RELAXED_LIMITS.iter().map(|(name, value)| format!("{name}={value}")));
-    let mut file = File::options()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&stack.env_file)
-        .context(|| format!("cannot write {}", stack.env_file.display()))?;
-    std::io::Write::write_all(&mut file, (lines.join("\n") + "\n").as_bytes())?;
+    env_file::replace_private(&stack.env_file, &(lines.join("\n") + "\n"))?;
     Ok(secrets)
 }
 
@@ -92,14 +95,17 @@ fn exercise(npm_bin: &Path, engine: Engine, stack: &Stack, maildev: &MailDev, se
         engine
             .command()
             .args(["exec", "--env", &format!("ORIGIN_ADMIN_PASSWORD={password}")])
-            .arg(engine.container("api")?)
+            .arg(engine.container(PROJECT, "api")?)
             .args(["/usr/local/bin/origin", "create-admin", "--username", admin]),
     )?;
     let api_log = target_dir().join("compose-api.log");
     let edge_log = target_dir().join("compose-edge.log");
-    // Followed into files while the suites run: the conformance suite reads the api's to prove
-    // that forged tokens never reach it.
-    let mut followers = Followers(vec![engine.follow_logs("api", &api_log)?, engine.follow_logs("edge", &edge_log)?]);
+    // Followed while the suites run: the conformance suite reads the api's to prove that forged
+    // tokens never reach it.
+    let mut followers = Followers(Vec::new());
+    for (service, log) in [("api", &api_log), ("edge", &edge_log)] {
+        followers.0.push(engine.logs(PROJECT, service, log, true)?);
+    }
 
     let mut conformance = cargo(&["run", "--quiet", "-p", "conformance", "--"]);
     conformance.args(["--admin", &format!("{admin}:{password}"), "--origin-log"]).arg(&api_log);
@@ -112,6 +118,10 @@ fn exercise(npm_bin: &Path, engine: Engine, stack: &Stack, maildev: &MailDev, se
         keep_failure(&mut failures, newman::run(npm_bin, name, &format!("http://{addr}"), e2e::ADMIN))?;
     }
     followers.stop();
+    // The scan reads whole logs, not what a follower had written when it was stopped.
+    for (service, log) in [("api", &api_log), ("edge", &edge_log)] {
+        engine.logs(PROJECT, service, log, false)?.wait()?;
+    }
     let named = [
         ("JWT_SECRET", secrets.jwt.as_str()),
         ("EDGE_SERVICE_TOKEN", secrets.service_token.as_str()),
@@ -122,7 +132,7 @@ fn exercise(npm_bin: &Path, engine: Engine, stack: &Stack, maildev: &MailDev, se
     if failures.is_empty() { Ok(()) } else { Err(Error::failed(failures.join("\n"))) }
 }
 
-/// Three ports free now, none the same.
+/// `free_port` binds port 0 and lets go: two calls may give the same port.
 fn distinct_free_ports() -> Result<[u16; 3]> {
     let mut ports = Vec::new();
     while ports.len() < 3 {
@@ -139,10 +149,9 @@ fn distinct_free_ports() -> Result<[u16; 3]> {
 fn keep_logs(engine: Engine) {
     for service in ["db", "api", "edge"] {
         let path = target_dir().join(format!("compose-{service}.log"));
-        let Ok(name) = engine.container(service) else { continue };
-        let Ok(file) = File::create(&path) else { continue };
-        let Ok(copy) = file.try_clone() else { continue };
-        if engine.command().args(["logs", &name]).stdout(copy).stderr(file).status().is_ok() {
+        if let Ok(mut child) = engine.logs(PROJECT, service, &path, false)
+            && child.wait().is_ok()
+        {
             eprintln!("xtask: {service}'s log is in {}", path.display());
         }
     }
