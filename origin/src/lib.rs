@@ -17,6 +17,7 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod outage_log;
+pub mod probe;
 pub mod sealing;
 pub mod slot_lines;
 pub mod startup;

@@ -1,4 +1,4 @@
-//! `origin serve | migrate | create-admin`: a thin CLI over the library.
+//! `origin serve | migrate | create-admin | probe`: a thin CLI over the library.
 
 use std::error::Error;
 use std::io::Read;
@@ -31,6 +31,9 @@ enum Command {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Exit 0 if the origin on ORIGIN_ADDR answers GET /health/ready with 200 (a container's
+    /// health check: the images carry no curl).
+    Probe,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(&config).await,
         Command::Migrate => migrate(&config).await,
         Command::CreateAdmin { username, email } => create_admin(&config, &username, email.as_deref()).await,
+        Command::Probe => origin::probe::ready(config.addr).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
