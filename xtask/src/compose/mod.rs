@@ -3,8 +3,8 @@
 //! With a Docker engine it is `docker compose`. Without one (this project's machines) it is
 //! podman, set up here when missing (`podman.rs`). Either way an override file gives the stack
 //! its ports and env file, and each service is waited on until healthy: podman runs no health
-//! checks without systemd, and the api and edge have none, so xtask asks db with `pg_isready` and
-//! the api and edge over HTTP. `test` (`check.rs`) is a step of `cargo xtask test`.
+//! checks without systemd, so xtask runs db's and the api's itself, then asks the api and the edge
+//! (which has none) over HTTP. `test` (`check.rs`) is a step of `cargo xtask test`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -153,11 +153,13 @@ pub fn start(engine: Engine, stack: &Stack) -> Result<()> {
             // One at a time: podman-compose ignores `condition: service_healthy` before podman 4.6.
             let compose = podman::PodmanCompose::ensure(&stack.project, override_file)?;
             process::run(compose.command().args(["up", "--detach", "--no-build", "db"]))?;
-            podman::wait_healthy_db(&stack.project)?;
-            process::run(compose.command().args(["up", "--detach", "--no-build", "--no-deps", "api", "edge"]))?;
+            podman::wait_healthy(&stack.project, "db")?;
+            process::run(compose.command().args(["up", "--detach", "--no-build", "--no-deps", "api"]))?;
+            podman::wait_healthy(&stack.project, "api")?;
+            process::run(compose.command().args(["up", "--detach", "--no-build", "--no-deps", "edge"]))?;
         }
     }
-    // Only db has a health check: the api and edge are running, maybe not serving yet.
+    // From this machine too: the published ports, and the edge, which has no health check.
     wait_http(engine, stack, "api", stack.api, "/health/ready")?;
     wait_http(engine, stack, "edge", stack.edge, "/")?;
     eprintln!("xtask: the stack is up after {}s", started.elapsed().as_secs());

@@ -237,9 +237,10 @@ impl PodmanCompose {
     }
 }
 
-/// db's own health check (pg_isready), run by xtask: podman runs none without systemd.
-pub fn wait_healthy_db(project: &str) -> Result<()> {
-    let name = Engine::Podman.container(project, "db")?;
+/// `service`'s own health check (the compose file's: db's `pg_isready`, api's `origin probe`), run
+/// by xtask until it passes: podman runs none without systemd.
+pub fn wait_healthy(project: &str, service: &str) -> Result<()> {
+    let name = Engine::Podman.container(project, service)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let healthy = Command::new("podman")
@@ -249,11 +250,11 @@ pub fn wait_healthy_db(project: &str) -> Result<()> {
             .status()
             .is_ok_and(|status| status.success());
         if healthy {
-            eprintln!("xtask: db is healthy");
+            eprintln!("xtask: {service}'s health check passes");
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(Error::failed(format!("db not healthy after 120s: podman logs {name}")));
+            return Err(Error::failed(format!("{service} not healthy after 120s: podman logs {name}")));
         }
         std::thread::sleep(Duration::from_secs(1));
     }
