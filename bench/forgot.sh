@@ -134,27 +134,11 @@ elif [ -f "$ORIGIN" ] && [ -x "$ORIGIN" ]; then
   ORIGIN_BIN="$(cd "$(dirname "$ORIGIN")" && pwd)/$(basename "$ORIGIN")"
   TREE="$ORIGIN"
 else
-  # A commit, built as bench/load.sh builds COMPARE's (and in the same cache, so each serves the
-  # other): `git archive` of it (files dated now) on a copy of target/release, once per commit.
+  # A commit, built once by bench/lib.sh's origin_at_commit, in the cache load.sh's COMPARE uses.
   commit="$(git -C "$ROOT" rev-parse --verify -q "$ORIGIN^{commit}")" \
     || die "ORIGIN=$ORIGIN is neither an executable nor a git commit"
   TREE="$ORIGIN = $(git -C "$ROOT" rev-parse --short "$commit")"
-  cache="$TARGET_DIR/bench-compare/$commit"
-  ORIGIN_BIN="$cache/origin"
-  if [ ! -x "$ORIGIN_BIN" ]; then
-    say "building the origin at $TREE in $cache (once per commit)"
-    started=$SECONDS
-    rm -rf "$cache/src" "$cache/target"
-    mkdir -p "$cache/src" "$cache/target"
-    git -C "$ROOT" archive "$commit" | tar -x -m -C "$cache/src"
-    [ ! -d "$TARGET_DIR/release" ] || cp -a "$TARGET_DIR/release" "$cache/target/"
-    (cd "$cache/src" && CARGO_TARGET_DIR="$cache/target" cargo build --release -q -p origin) \
-      >"$WORK/build.txt" 2>&1 || { cat "$WORK/build.txt" >&2; die "the origin at $TREE does not build"; }
-    cp -p "$cache/target/release/origin" "$ORIGIN_BIN.tmp"
-    rm -rf "$cache/target"
-    mv "$ORIGIN_BIN.tmp" "$ORIGIN_BIN"
-    say "built in $((SECONDS - started)) s"
-  fi
+  ORIGIN_BIN="$(origin_at_commit "$commit" "$TREE" "$WORK/build.txt")" || exit 1
 fi
 
 # Was the machine otherwise idle? Two seconds of /proc/stat before anything of ours runs.

@@ -150,27 +150,7 @@ if [ -n "${COMPARE:-}" ]; then
     commit="$(git -C "$ROOT" rev-parse --verify -q "$COMPARE^{commit}")" \
       || die "COMPARE=$COMPARE is neither an executable nor a git commit"
     COMPARE_LABEL="$COMPARE = $(git -C "$ROOT" rev-parse --short "$commit")"
-    cache="$TARGET_DIR/bench-compare/$commit"
-    ORIGIN_B_BIN="$cache/origin"
-    if [ ! -x "$ORIGIN_B_BIN" ]; then
-      say "building origin B ($COMPARE_LABEL) in $cache (once per commit)"
-      started=$SECONDS
-      rm -rf "$cache/src" "$cache/target"
-      mkdir -p "$cache/src" "$cache/target"
-      # -m: the files dated now, not at the commit. Dated at the commit, they are older than this
-      # tree's artefacts, and cargo, finding the same crates fresh, handed back this tree's binary.
-      git -C "$ROOT" archive "$commit" | tar -x -m -C "$cache/src"
-      # A copy of this tree's release artefacts, so the dependencies are reused (only the
-      # workspace's crates compile) and target/release, whose workspace crates are this tree's,
-      # is left alone; the copy goes once the binary is out.
-      [ ! -d "$TARGET_DIR/release" ] || cp -a "$TARGET_DIR/release" "$cache/target/"
-      (cd "$cache/src" && CARGO_TARGET_DIR="$cache/target" cargo build --release -q -p origin) \
-        >"$WORK/build-b.txt" 2>&1 || { cat "$WORK/build-b.txt" >&2; die "origin B ($COMPARE_LABEL) does not build"; }
-      cp -p "$cache/target/release/origin" "$ORIGIN_B_BIN.tmp"
-      rm -rf "$cache/target"
-      mv "$ORIGIN_B_BIN.tmp" "$ORIGIN_B_BIN"
-      say "origin B built in $((SECONDS - started)) s"
-    fi
+    ORIGIN_B_BIN="$(origin_at_commit "$commit" "origin B ($COMPARE_LABEL)" "$WORK/build-b.txt")" || exit 1
   fi
 fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
