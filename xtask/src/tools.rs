@@ -12,6 +12,24 @@ pub fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
 }
 
+/// `$XDG_CACHE_HOME/<name>`, else `~/.cache/<name>`: where xtask keeps what outlives a clone.
+pub fn user_cache(name: &str) -> Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .ok_or_else(|| Error::failed("neither XDG_CACHE_HOME nor HOME is set"))?;
+    Ok(cache.join(name))
+}
+
+/// `dirs` put before the PATH `command` inherits, so their tools win.
+pub fn path_first(command: &mut Command, dirs: &[&Path]) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let all = dirs.iter().map(|dir| dir.to_path_buf()).chain(std::env::split_paths(&path));
+    if let Ok(joined) = std::env::join_paths(all) {
+        command.env("PATH", joined);
+    }
+}
+
 pub fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
